@@ -1,0 +1,112 @@
+"""manifest.json and validation.json: what the auditor checks a bundle against."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from exports.bundle import StagedBundle
+from exports.validation import ValidationResult
+from tenantproof.periods import period_bounds
+
+MANIFEST = "manifest.json"
+VALIDATION = "validation.json"
+MANIFEST_VERSION = 1
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _dump(path: Path, payload: dict[str, Any]) -> None:
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def validation_document(
+    bundle: StagedBundle, result: ValidationResult, file_rows: dict[str, int], run_id: str
+) -> dict[str, Any]:
+    """Counts only. Expectations ran on the run's batch of staged files; a bundle is published
+    only when every one of them passed, so each is reported with this bundle's own rows."""
+    kinds = {name.rsplit(".", 1)[0] for name in bundle.files}
+    expectations = []
+    for o in result.outcomes:
+        kind = o.batch.split("/")[-1]
+        if kind in kinds:
+            rows = file_rows[f"{kind}.parquet"] + file_rows[f"{kind}.csv"]
+        elif o.suite == "row_counts":
+            rows = len(bundle.files)
+        else:
+            continue
+        if "/" in o.batch and o.batch.split("/")[0] != bundle.redaction_profile:
+            continue
+        expectations.append(
+            {
+                "suite": o.suite,
+                "expectation": o.expectation,
+                "column": o.column,
+                "file_kind": kind if kind in kinds else "all",
+                "success": o.success,
+                "rows_checked": rows,
+                "unexpected_rows": 0 if o.success else None,
+            }
+        )
+    return {
+        "tenant_id": bundle.tenant_id,
+        "period": bundle.period,
+        "run_id": run_id,
+        "engine": "great_expectations",
+        "success": result.success,
+        "suites": sorted({e["suite"] for e in expectations}),
+        "expectations": expectations,
+    }
+
+
+def write_bundle_documents(
+    bundle: StagedBundle,
+    result: ValidationResult,
+    file_rows: dict[str, int],
+    *,
+    run_id: str,
+    policy_version: str,
+    generated_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Write validation.json, then manifest.json over every file including it."""
+    _dump(bundle.path / VALIDATION, validation_document(bundle, result, file_rows, run_id))
+    start, end = period_bounds(bundle.period)
+    files = []
+    for name, path in sorted({**bundle.files, VALIDATION: bundle.path / VALIDATION}.items()):
+        files.append(
+            {
+                "name": name,
+                "format": name.rsplit(".", 1)[1],
+                "rows": file_rows.get(name),
+                "bytes": path.stat().st_size,
+                "sha256": sha256_of(path),
+            }
+        )
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "tenant_id": bundle.tenant_id,
+        "tenant_class": bundle.tenant_class,
+        "residency_region": bundle.residency_region,
+        "period": {"key": bundle.period, "start": start.isoformat(), "end": end.isoformat()},
+        "generated_at": (generated_at or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "run_id": run_id,
+        "policy_version": policy_version,
+        "redaction_profile": bundle.redaction_profile,
+        "files": files,
+        "validation": {
+            "suite": "+".join(sorted({"tenant_isolation", "pii_redaction", "row_counts"})),
+            "success": result.success,
+            "file": VALIDATION,
+        },
+    }
+    _dump(bundle.path / MANIFEST, manifest)
+    return manifest

@@ -1,0 +1,101 @@
+"""Stage -> validate -> publish, for many tenants and periods in one pass.
+
+Nothing reaches the exports folder unless every expectation passed on the exact staged files;
+on failure the staged files are removed (they may hold the very leak that was caught), a
+counts-only failure report is kept, and the caller's run fails.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from exports import scope as scoped
+from exports.bundle import StagedBundle, stage_bundles
+from exports.manifest import write_bundle_documents
+from exports.publish import publish
+from exports.validation import ValidationResult, validate_staged
+from tenantproof.config import Home
+from tenantproof.policy import Policy
+
+Log = Callable[[str], None]
+
+
+class ValidationFailed(RuntimeError):
+    def __init__(self, result: ValidationResult, report: Path) -> None:
+        failed = result.failures()
+        super().__init__(
+            f"{len(failed)} expectation(s) failed; nothing was published. Counts-only report: "
+            f"{report}. Failed: "
+            + "; ".join(f"{o.suite}:{o.expectation}({o.column}) on {o.batch}" for o in failed[:10])
+        )
+        self.result = result
+
+
+@dataclass
+class ExportReport:
+    run_id: str
+    published: list[Path]
+    bundles: list[StagedBundle]
+    validation: ValidationResult
+
+    def rows_by_file_kind(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for b in self.bundles:
+            for name, path in b.files.items():
+                if name.endswith(".parquet"):
+                    kind = name.removesuffix(".parquet")
+                    totals[kind] = totals.get(kind, 0) + self.validation.file_rows[str(path)]
+        return totals
+
+
+def export_bundles(
+    con: duckdb.DuckDBPyConnection,
+    home: Home,
+    tenants: Sequence[str],
+    periods: Sequence[str],
+    policy: Policy,
+    run_id: str,
+    log: Log = lambda message: None,
+) -> ExportReport:
+    scoped.install(con)
+    scope = scoped.TenantScope(con, tenants, periods)
+    staging_root = home.staging / run_id
+    staged = stage_bundles(scope, staging_root)
+    log(
+        f"staged {len(staged)} bundle(s) for {len(scope.tenants)} tenant(s) x "
+        f"{len(scope.periods)} period(s)"
+    )
+    result = validate_staged(scope, staged, policy)
+    if not result.success:
+        shutil.rmtree(staging_root, ignore_errors=True)
+        report = home.staging / f"{run_id}.failed.json"
+        report.write_text(
+            json.dumps(
+                {
+                    "run_id": run_id,
+                    **result.summary(),
+                    "failed": [o.__dict__ for o in result.failures()],
+                },
+                indent=2,
+            ),
+            encoding="utf-8",
+        )
+        raise ValidationFailed(result, report)
+    log(f"validation passed: {len(result.outcomes)} expectation result(s)")
+    published = []
+    for bundle in staged:
+        file_rows = {name: result.file_rows[str(path)] for name, path in bundle.files.items()}
+        write_bundle_documents(
+            bundle, result, file_rows, run_id=run_id, policy_version=policy.version
+        )
+    for bundle in staged:
+        published.append(publish(bundle, home.exports, run_id))
+    shutil.rmtree(staging_root, ignore_errors=True)
+    log(f"published {len(published)} bundle(s) under {home.exports}")
+    return ExportReport(run_id, published, staged, result)

@@ -1,0 +1,32 @@
+{# Shared-service evidence (global scope) on every tenant its service applies to, with the
+   trace of why (spec §2.3, §4.4). #}
+with evidence as (
+    select * from {{ ref('int_evidence_attributed') }}
+    where attribution = 'global_scope'
+),
+
+tenants as (
+    select * from {{ ref('int_tenants_joined_to_policies') }}
+),
+
+final as (
+    select
+        tenants.tenant_id,
+        evidence.evidence_id,
+        evidence.service_id,
+        evidence.control_id,
+        evidence.observed_at,
+        {{ month_key('evidence.observed_at') }} as period,
+        evidence.status,
+        evidence.source,
+        {{ scrub_foreign_tenants('evidence.artefact_uri', 'tenants.tenant_id', 'tenants.tenant_name') }} as artefact_uri,
+        evidence.global_scope,
+        {{ scrub_foreign_tenants('evidence.scope_justification', 'tenants.tenant_id', 'tenants.tenant_name') }} as scope_justification,
+        evidence.applies_because,
+        evidence.source_file,
+        evidence.source_line
+    from evidence
+    inner join tenants on evidence.bundle_tenant_id = tenants.tenant_id
+)
+
+select * from final

@@ -1,0 +1,47 @@
+"""One @dbt_assets over the whole project: `dbt build`, so dbt tests become asset checks."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    dbt_assets,
+)
+
+from orchestration.project import dbt_project
+
+
+class TenantproofTranslator(DagsterDbtTranslator):
+    """Groups follow the dbt folder (staging, intermediate, marts, export; seeds are policy),
+    or a `dagster.group` in the node's meta: no model names here."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        meta = dbt_resource_props.get("meta", {}) or {}
+        group = (meta.get("dagster") or {}).get("group")
+        if group:
+            return group
+        if dbt_resource_props["resource_type"] == "seed":
+            return "policy"
+        fqn = dbt_resource_props.get("fqn", [])
+        return fqn[1] if len(fqn) > 2 else "warehouse"
+
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        """dbt tests stay checks, but not Dagster-blocking ones: `dbt build` already skips
+        everything downstream of a failing test, and blocking checks would split the one dbt
+        invocation into several, running multi-model tests before their models exist."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        return None if spec is None else spec._replace(blocking=False)
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    dagster_dbt_translator=TenantproofTranslator(
+        settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True)
+    ),
+)
+def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    """Staging, intermediate, marts and the export-shaped models, with their data tests."""
+    yield from dbt.cli(["build"], context=context).stream()

@@ -1,0 +1,25 @@
+"""Assembles the definitions; each piece lives in the module of its concern."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.dbt import warehouse_models
+from orchestration.exports import tenant_audit_bundles
+from orchestration.ingest import ingest_assets
+from orchestration.resources import build_resources
+from orchestration.schedules import (
+    tenant_audit_bundles_job,
+    tenant_audit_bundles_schedule,
+    warehouse_job,
+    warehouse_schedule,
+)
+from orchestration.sensors import tenant_partitions_sensor
+
+defs = dg.Definitions(
+    assets=[*ingest_assets, warehouse_models, tenant_audit_bundles],
+    jobs=[warehouse_job, tenant_audit_bundles_job],
+    schedules=[warehouse_schedule, tenant_audit_bundles_schedule],
+    sensors=[tenant_partitions_sensor],
+    resources=build_resources(),
+)

@@ -1,0 +1,93 @@
+"""Ingest assets: landing files -> raw tables. Their keys are the dbt source names (raw/<table>),
+so the lineage from landing to bundles is one graph."""
+
+import dagster as dg
+
+from orchestration.resources import TenantproofResource
+from tenantproof.ingest import (
+    IngestReport,
+    ingest_source,
+    publish_registry,
+    quarantine_counts,
+    sync_hash_keys,
+)
+from tenantproof.keys import LocalKeyStore
+from tenantproof.sources import EVENT_SOURCES, TENANTS, Source
+
+GROUP = "ingest"
+
+
+def _metadata(report: IngestReport, quarantined: dict[str, int]) -> dict[str, dg.MetadataValue]:
+    meta: dict[str, dg.MetadataValue] = {
+        k: dg.MetadataValue.int(v) for k, v in report.metadata().items()
+    }
+    meta["quarantine_by_reason"] = dg.MetadataValue.json(quarantined)
+    if report.ignored:
+        meta["ignored_files"] = dg.MetadataValue.json(report.ignored)
+    return meta
+
+
+def _check_counts(report: IngestReport) -> None:
+    if report.read != report.loaded + report.quarantined:
+        raise dg.Failure(
+            f"{report.source}: rows read ({report.read}) != loaded ({report.loaded}) + "
+            f"quarantined ({report.quarantined})"
+        )
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["raw", "tenants"],
+            group_name=GROUP,
+            description="The tenant registry (landing/tenants). Published as Parquet for "
+            "readers that must not open the warehouse, such as the partition sensor.",
+        ),
+        dg.AssetSpec(
+            ["raw", "tenant_hash_keys"],
+            group_name=GROUP,
+            description="Per-tenant keys for keyed hashing, from the local key store.",
+        ),
+    ],
+)
+def tenant_registry(context: dg.AssetExecutionContext, tenantproof: TenantproofResource):
+    home = tenantproof.get_home()
+    with tenantproof.warehouse() as con:
+        report = ingest_source(con, home.landing, TENANTS, tenantproof.policy())
+        _check_counts(report)
+        keys = sync_hash_keys(con, LocalKeyStore(home.keys / "tenant_hash_keys.json"))
+        publish_registry(con, home.registry)
+        registered = con.execute("select count(*) from raw.tenants").fetchone()[0]
+        quarantined = quarantine_counts(con, TENANTS.name)
+    meta = _metadata(report, quarantined)
+    meta["tenants_registered"] = dg.MetadataValue.int(registered)
+    yield dg.MaterializeResult(asset_key=["raw", "tenants"], metadata=meta)
+    yield dg.MaterializeResult(
+        asset_key=["raw", "tenant_hash_keys"], metadata={"keys": dg.MetadataValue.int(keys)}
+    )
+
+
+def _ingest_asset(source: Source) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["raw", source.name],
+        group_name=GROUP,
+        deps=[dg.AssetKey(["raw", "tenants"])],
+        description=f"landing/{source.name}/ ({source.format}) loaded into raw.{source.name}; "
+        "rows that fail attribution or typing go to raw.quarantine with file, line and reason.",
+    )
+    def _asset(context: dg.AssetExecutionContext, tenantproof: TenantproofResource):
+        home = tenantproof.get_home()
+        with tenantproof.warehouse() as con:
+            report = ingest_source(con, home.landing, source, tenantproof.policy())
+            quarantined = quarantine_counts(con, source.name)
+        _check_counts(report)
+        context.log.info(
+            f"{source.name}: read {report.read}, loaded {report.loaded}, "
+            f"quarantined {report.quarantined} from {len(report.files)} file(s)"
+        )
+        return dg.MaterializeResult(metadata=_metadata(report, quarantined))
+
+    return _asset
+
+
+ingest_assets = [tenant_registry, *(_ingest_asset(s) for s in EVENT_SOURCES)]

@@ -1,0 +1,55 @@
+"""Resources: where the data home is, and the one connection that writes the warehouse."""
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster_dbt import DbtCliResource
+
+from orchestration.project import dbt_project
+from tenantproof.config import Home
+from tenantproof.policy import Policy, load_policy
+from tenantproof.warehouse import connect
+
+
+class TenantproofResource(dg.ConfigurableResource):
+    """The data home. Left unset, it is ``TENANTPROOF_HOME`` (default ``./data``), read when a
+    run starts, so dbt (which reads the same variable) and Python always agree."""
+
+    home: str | None = None
+    memory_limit: str | None = None
+
+    def get_home(self) -> Home:
+        return (Home.from_env() if self.home is None else Home.from_env(self.home)).ensure()
+
+    def policy(self) -> Policy:
+        return load_policy()
+
+    @contextmanager
+    def warehouse(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The writer connection; closed before anything else (dbt) opens the file."""
+        con = connect(self.get_home().warehouse, memory_limit=self.memory_limit)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+def dbt_executable() -> str:
+    """The dbt installed beside this Python (the venv), so PATH need not be activated."""
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def build_resources() -> dict[str, object]:
+    return {
+        "tenantproof": TenantproofResource(),
+        "dbt": DbtCliResource(
+            project_dir=dbt_project,
+            profiles_dir=dbt_project.profiles_dir,
+            dbt_executable=dbt_executable(),
+        ),
+    }

@@ -1,0 +1,96 @@
+"""Where tenantproof keeps its data: one home folder, laid out once, here.
+
+Everything a run reads or writes lives under ``TENANTPROOF_HOME`` (default ``./data``), so a
+test or a benchmark gets a whole installation by pointing the variable at a temporary folder.
+The environment is read when a ``Home`` is built, never at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+SEEDS_DIR = PROJECT_DIR / "seeds"
+EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
+HOME_ENV = "TENANTPROOF_HOME"
+DEFAULT_HOME = "data"
+WAREHOUSE_FILE = "tenantproof.duckdb"
+DAGSTER_YAML = """\
+telemetry:
+  enabled: false
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: 1
+"""
+
+
+@dataclass(frozen=True)
+class Home:
+    """The data home and every path derived from it."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls, default: str | os.PathLike[str] | None = None) -> Home:
+        raw = os.environ.get(HOME_ENV) or default or DEFAULT_HOME
+        return cls(Path(raw).expanduser().resolve())
+
+    @property
+    def landing(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse" / WAREHOUSE_FILE
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def exports(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def registry(self) -> Path:
+        """Published copy of the tenant registry, for readers that must not open the warehouse."""
+        return self.root / "registry" / "tenants.parquet"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.root / "dagster"
+
+    @property
+    def dbt_target(self) -> Path:
+        return self.root / "dbt" / "target"
+
+    def ensure(self) -> Home:
+        """Create the layout; give Dagster an instance config that allows one run at a time,
+        since every run that writes holds the warehouse file (one writer per file)."""
+        for path in (
+            self.landing,
+            self.warehouse.parent,
+            self.quarantine,
+            self.staging,
+            self.exports,
+            self.keys,
+            self.registry.parent,
+            self.dagster_home,
+        ):
+            path.mkdir(parents=True, exist_ok=True)
+        instance_config = self.dagster_home / "dagster.yaml"
+        if not instance_config.exists():
+            instance_config.write_text(DAGSTER_YAML, encoding="utf-8")
+        return self

@@ -1,0 +1,462 @@
+"""Landing files -> raw warehouse tables, with a file ledger and a quarantine.
+
+Every non-blank line or row that is read ends in exactly one place: its raw table or the
+quarantine, with the file, the line and a reason (DESIGN principle 6). A row without tenant
+context is never given a default tenant ("No Tenant Context, No Write", spec §5.2). A file is
+identified by its sha256, so a re-run or a re-delivered file loads nothing twice.
+
+Files under ``landing/<source>/tenants/<tenant_id>/`` are declared for that tenant (delivered by
+its own data plane): a row in them for any other tenant is a cross-tenant write and is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from tenantproof.keys import LocalKeyStore
+from tenantproof.policy import Policy
+from tenantproof.sources import FORMAT_SUFFIXES, SOURCES, TENANTS, Attribution, Source
+
+TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+DECLARED_DIR = "tenants"
+
+
+@dataclass
+class FileResult:
+    path: str
+    sha256: str
+    status: str  # loaded | already_loaded
+    read: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+
+
+@dataclass
+class IngestReport:
+    source: str
+    files: list[FileResult] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # files in the folder of no known format
+
+    @property
+    def read(self) -> int:
+        return sum(f.read for f in self.files)
+
+    @property
+    def loaded(self) -> int:
+        return sum(f.loaded for f in self.files)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(f.quarantined for f in self.files)
+
+    def metadata(self) -> dict[str, object]:
+        return {
+            "files_seen": len(self.files),
+            "files_loaded": sum(f.status == "loaded" for f in self.files),
+            "files_already_loaded": sum(f.status == "already_loaded" for f in self.files),
+            "files_ignored": len(self.ignored),
+            "rows_read": self.read,
+            "rows_loaded": self.loaded,
+            "rows_quarantined": self.quarantined,
+        }
+
+
+def _q(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create schema if not exists raw")
+    for source in SOURCES.values():
+        cols = ", ".join(f"{name} {typ}" for name, typ in source.columns.items())
+        con.execute(
+            f"create table if not exists {source.raw_table} ({cols}, _file varchar, "
+            "_line bigint, _sha256 varchar, _loaded_at timestamp)"
+        )
+    con.execute(
+        """create table if not exists raw.file_ledger (
+            source varchar, path varchar, sha256 varchar, rows_read bigint, rows_loaded bigint,
+            rows_quarantined bigint, loaded_at timestamp, primary key (source, sha256))"""
+    )
+    con.execute(
+        """create table if not exists raw.quarantine (
+            source varchar, file varchar, line bigint, field varchar, reason_code varchar,
+            reason varchar,
+            tenant_hint varchar, record varchar, quarantined_at timestamp)"""
+    )
+    con.execute(
+        "create table if not exists raw.tenant_hash_keys (tenant_id varchar primary key, "
+        "hash_key varchar)"
+    )
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def landing_files(landing: Path, source: Source) -> tuple[list[Path], list[Path]]:
+    """The source's files in a stable order, and the files of no format it reads."""
+    folder = landing / source.name
+    if not folder.exists():
+        return [], []
+    files, ignored = [], []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.name.startswith("."):
+            continue
+        (files if path.name.endswith(FORMAT_SUFFIXES[source.format]) else ignored).append(path)
+    return files, ignored
+
+
+def declared_tenant(landing: Path, source: Source, path: Path) -> str | None:
+    parts = path.relative_to(landing / source.name).parts
+    if len(parts) >= 3 and parts[0] == DECLARED_DIR:
+        return parts[1]
+    return None
+
+
+# -- parsing: every format becomes `_parsed(_line, _record, _parse_error, <columns as text>)` --
+
+
+def _parse_jsonl(con: duckdb.DuckDBPyConnection, source: Source, path: Path) -> None:
+    extracts = []
+    for name in source.columns:
+        if name in source.json_columns:
+            expr = f"nullif(json_extract(line, '$.\"{name}\"')::varchar, 'null')"
+        else:
+            expr = f"json_extract_string(line, '$.\"{name}\"')"
+        extracts.append(f"case when _ok then {expr} end as {name}")
+    con.execute(
+        f"""create or replace temp table _parsed as
+        with lines as (
+            select row_number() over () as _line, line
+            from read_csv({_q(str(path))}, columns = {{'line': 'VARCHAR'}}, header = false,
+                          delim = chr(30), quote = '', escape = '', auto_detect = false)
+        ), checked as (
+            select _line, line, coalesce(try(json_type(line)) = 'OBJECT', false) as _ok
+            from lines where line is not null and trim(line) <> ''
+        )
+        select _line, line as _record,
+            case when not _ok then 'malformed line: not a JSON object' end as _parse_error,
+            {", ".join(extracts)}
+        from checked"""
+    )
+
+
+def _parse_csv(con: duckdb.DuckDBPyConnection, source: Source, path: Path) -> None:
+    names = list(source.columns)
+    data: dict[str, list[object]] = {n: [] for n in ["_line", "_record", "_parse_error", *names]}
+    with path.open(newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, [])
+        missing = [n for n in names if n not in header]
+        unexpected = [h for h in header if h not in source.columns]
+        header_error = None
+        if missing:
+            header_error = f"file header lacks column(s) {', '.join(missing)}"
+        elif unexpected:
+            header_error = f"file header has unknown column(s) {', '.join(unexpected)}"
+        index = {h: i for i, h in enumerate(header)}
+        for row in reader:
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            error = header_error
+            if error is None and len(row) != len(header):
+                error = f"malformed line: expected {len(header)} fields, found {len(row)}"
+            data["_line"].append(reader.line_num)
+            data["_record"].append(json.dumps(row))
+            data["_parse_error"].append(error)
+            for name in names:
+                value = row[index[name]] if error is None else None
+                data[name].append(value if value not in ("", None) else None)
+    table = pa.table(
+        {k: pa.array(v, type=pa.int64() if k == "_line" else pa.string()) for k, v in data.items()}
+    )
+    con.register("_csv_rows", table)
+    try:
+        con.execute("create or replace temp table _parsed as select * from _csv_rows")
+    finally:
+        con.unregister("_csv_rows")
+
+
+def _parse_parquet(con: duckdb.DuckDBPyConnection, source: Source, path: Path) -> None:
+    present = {
+        row[0]
+        for row in con.execute(f"select name from parquet_schema({_q(str(path))})").fetchall()
+    }
+    cols = [
+        (f"{name}::varchar as {name}" if name in present else f"null::varchar as {name}")
+        for name in source.columns
+    ]
+    missing = [n for n in source.columns if n not in present]
+    error = _q(f"file lacks column(s) {', '.join(missing)}") if missing else "null"
+    con.execute(
+        f"""create or replace temp table _parsed as
+        select file_row_number + 1 as _line, to_json(p)::varchar as _record,
+               {error}::varchar as _parse_error, {", ".join(cols)}
+        from read_parquet({_q(str(path))}, file_row_number = true) p"""
+    )
+
+
+PARSERS = {"jsonl": _parse_jsonl, "csv": _parse_csv, "parquet": _parse_parquet}
+
+
+# -- checking: one CASE picks the first reason a row cannot be loaded --
+
+
+def _typed(name: str, typ: str) -> str:
+    if typ == "TIMESTAMP":
+        return f"(try_cast({name} as timestamptz) at time zone 'UTC')"
+    if typ == "VARCHAR":
+        return name
+    return f"try_cast({name} as {typ})"
+
+
+def _checks(
+    source: Source, policy: Policy, declared: str | None
+) -> list[tuple[str, str, str, str]]:
+    """(condition, field, reason SQL, reason code) in the order they are tried."""
+    checks: list[tuple[str, str, str, str]] = [
+        ("_parse_error is not null", "''", "_parse_error", "malformed")
+    ]
+    for name in source.required:
+        checks.append(
+            (f"{name} is null", _q(name), _q(f"missing required field {name}"), "missing_field")
+        )
+    for name, typ in source.columns.items():
+        if typ != "VARCHAR":
+            checks.append(
+                (
+                    f"{name} is not null and {_typed(name, typ)} is null",
+                    _q(name),
+                    f"'field {name}: cannot read ' || left({name}, 60) || ' as {typ.lower()}'",
+                    "type_error",
+                )
+            )
+    if source.attribution is Attribution.REGISTRY:
+        classes = ", ".join(_q(c) for c in policy.classes)
+        regions = " ".join(
+            f"when {_q(c)} then {[*sorted(policy.allowed_regions(c))]!r}" for c in policy.classes
+        )
+        checks += [
+            (
+                f"not regexp_full_match(tenant_id, {_q(TENANT_ID_PATTERN)})",
+                "'tenant_id'",
+                "'field tenant_id: ' || tenant_id || ' is not a valid tenant id'",
+                "invalid_tenant_id",
+            ),
+            (
+                f"tenant_class not in ({classes})",
+                "'tenant_class'",
+                "'field tenant_class: unknown class ' || tenant_class || "
+                "' (not in seeds/tenant_class_policies.csv)'",
+                "unknown_class",
+            ),
+            (
+                f"not list_contains(case tenant_class {regions} end, residency_region)",
+                "'residency_region'",
+                "'field residency_region: ' || residency_region || "
+                "' is not allowed for class ' || tenant_class",
+                "region_not_allowed",
+            ),
+        ]
+    else:
+        rule = "(No Tenant Context, No Write)"
+        if source.attribution is Attribution.TENANT:
+            no_context = f"no tenant context: tenant_id is empty {rule}"
+            checks.append(("tenant_id is null", "'tenant_id'", _q(no_context), "no_tenant_context"))
+        else:
+            checks += [
+                (
+                    "tenant_id is null and global_scope is null",
+                    "'tenant_id'",
+                    _q(f"no tenant context: neither tenant_id nor global_scope {rule}"),
+                    "no_tenant_context",
+                ),
+                (
+                    "tenant_id is not null and global_scope is not null",
+                    "'global_scope'",
+                    _q("ambiguous attribution: both tenant_id and global_scope are set"),
+                    "ambiguous_attribution",
+                ),
+                (
+                    "global_scope is not null and scope_justification is null",
+                    "'scope_justification'",
+                    _q("global_scope without scope_justification"),
+                    "global_without_justification",
+                ),
+            ]
+        if declared is not None:
+            checks.append(
+                (
+                    f"tenant_id is distinct from {_q(declared)}",
+                    "'tenant_id'",
+                    f"'cross-tenant write: file declared for tenant {declared} holds a row for ' "
+                    "|| coalesce('tenant ' || tenant_id, 'global scope')",
+                    "cross_tenant_write",
+                )
+            )
+        checks.append(
+            (
+                "tenant_id is not null and _known_tenant is null",
+                "'tenant_id'",
+                "'unknown tenant ' || tenant_id || ' (not in the tenant registry)'",
+                "unknown_tenant",
+            )
+        )
+    key = source.key
+    checks += [
+        (
+            "_dup_in_file > 1",
+            _q(key),
+            f"'duplicate {key} ' || {key} || ' within the file'",
+            "duplicate_in_file",
+        ),
+        (
+            "_prior_file is not null",
+            _q(key),
+            f"'duplicate {key} ' || {key} || ': already loaded from ' || _prior_file",
+            "duplicate_already_loaded",
+        ),
+    ]
+    return checks
+
+
+def _check_and_route(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    policy: Policy,
+    declared: str | None,
+    rel_path: str,
+    sha: str,
+) -> tuple[int, int, int]:
+    checks = _checks(source, policy, declared)
+    reason = "case " + " ".join(f"when {c} then {r}" for c, _, r, _ in checks) + " end"
+    fieldname = "case " + " ".join(f"when {c} then {f}" for c, f, _, _ in checks) + " end"
+    code = "case " + " ".join(f"when {c} then {_q(k)}" for c, _, _, k in checks) + " end"
+    key = source.key
+    registry = source.attribution is Attribution.REGISTRY
+    known_col = "null::varchar" if registry else "_known.tenant_id"
+    known_join = (
+        "" if registry else "left join raw.tenants _known on _known.tenant_id = p.tenant_id"
+    )
+    prior_col = "null::varchar" if registry else "_prior._file"
+    prior_join = (
+        ""
+        if registry
+        else f"left join (select {key}, any_value(_file) as _file from {source.raw_table} "
+        f"group by {key}) _prior on _prior.{key} = p.{key}"
+    )
+    con.execute(
+        f"""create or replace temp table _checked as
+        select *, {reason} as _reason, {fieldname} as _field, {code} as _code
+        from (
+            select p.*, {prior_col} as _prior_file, {known_col} as _known_tenant,
+                   row_number() over (partition by p.{key} order by p._line) as _dup_in_file
+            from _parsed p {known_join} {prior_join}
+        ) x"""
+    )
+    typed_cols = ", ".join(f"{_typed(n, t)} as {n}" for n, t in source.columns.items())
+    if source.attribution is Attribution.REGISTRY:
+        con.execute(
+            f"delete from {source.raw_table} where tenant_id in "
+            "(select tenant_id from _checked where _reason is null)"
+        )
+    con.execute(
+        f"""insert into {source.raw_table}
+        select {typed_cols}, {_q(rel_path)}, _line, {_q(sha)}, now()::timestamp
+        from _checked where _reason is null"""
+    )
+    con.execute(
+        f"""insert into raw.quarantine
+        select {_q(source.name)}, {_q(rel_path)}, _line, nullif(_field, ''), _code, _reason,
+               {"tenant_id" if "tenant_id" in source.columns else "null"}, _record,
+               now()::timestamp
+        from _checked where _reason is not null"""
+    )
+    read, loaded = con.execute(
+        "select count(*), count(*) filter (where _reason is null) from _checked"
+    ).fetchone()
+    return read, loaded, read - loaded
+
+
+def ingest_source(
+    con: duckdb.DuckDBPyConnection, landing: Path, source: Source, policy: Policy
+) -> IngestReport:
+    """Load every new file of one source; each file is one transaction."""
+    ensure_schema(con)
+    report = IngestReport(source.name)
+    files, ignored = landing_files(landing, source)
+    report.ignored = [str(p.relative_to(landing)) for p in ignored]
+    for path in files:
+        rel_path = str(path.relative_to(landing))
+        sha = sha256_file(path)
+        seen = con.execute(
+            "select path from raw.file_ledger where source = ? and sha256 = ?",
+            [source.name, sha],
+        ).fetchone()
+        if seen:
+            report.files.append(FileResult(rel_path, sha, "already_loaded"))
+            continue
+        con.execute("begin transaction")
+        try:
+            PARSERS[source.format](con, source, path)
+            read, loaded, quarantined = _check_and_route(
+                con, source, policy, declared_tenant(landing, source, path), rel_path, sha
+            )
+            con.execute(
+                "insert into raw.file_ledger values (?, ?, ?, ?, ?, ?, now()::timestamp)",
+                [source.name, rel_path, sha, read, loaded, quarantined],
+            )
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+        report.files.append(FileResult(rel_path, sha, "loaded", read, loaded, quarantined))
+    return report
+
+
+def sync_hash_keys(con: duckdb.DuckDBPyConnection, store: LocalKeyStore) -> int:
+    """Give every registered tenant a hashing key and mirror the keys into the warehouse."""
+    tenant_ids = [r[0] for r in con.execute("select tenant_id from raw.tenants").fetchall()]
+    keys = store.ensure(tenant_ids)
+    rows = [(t, keys[t]) for t in tenant_ids]
+    con.execute("delete from raw.tenant_hash_keys")
+    if rows:
+        con.executemany("insert into raw.tenant_hash_keys values (?, ?)", rows)
+    return len(rows)
+
+
+def publish_registry(con: duckdb.DuckDBPyConnection, target: Path) -> None:
+    """Write the registry as Parquet for readers (sensors, dashboards) that must not lock the
+    warehouse file (DESIGN principle 7)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp.parquet")
+    cols = ", ".join(TENANTS.columns)
+    con.execute(
+        f"copy (select {cols} from raw.tenants order by tenant_id) to {_q(str(tmp))} "
+        "(format parquet)"
+    )
+    tmp.replace(target)
+
+
+def quarantine_counts(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, int]:
+    """Quarantined rows of a source by reason code: counts only, no values."""
+    return dict(
+        con.execute(
+            "select reason_code, count(*) from raw.quarantine where source = ? group by all "
+            "order by 1",
+            [source],
+        ).fetchall()
+    )

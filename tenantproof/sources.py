@@ -1,0 +1,126 @@
+"""The landing sources: their formats, declared column types and attribution rules.
+
+This is the one place that says which columns a source has. Ingest, the dbt source definitions
+(``models/staging/_raw__sources.yml``) and the tests all follow it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Attribution(Enum):
+    """How a source's rows must be attributed (spec §2.1, §5.2)."""
+
+    REGISTRY = "registry"  # the tenant registry itself
+    TENANT = "tenant"  # tenant_id is mandatory
+    TENANT_OR_GLOBAL = "tenant_or_global"  # tenant_id, or global_scope with a justification
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    format: str  # jsonl | csv | parquet
+    key: str
+    columns: dict[str, str]  # column -> DuckDB type, in file order
+    attribution: Attribution
+    required: tuple[str, ...] = ()
+    json_columns: tuple[str, ...] = field(default=())  # kept as JSON text
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw.{self.name}"
+
+
+TENANTS = Source(
+    name="tenants",
+    format="csv",
+    key="tenant_id",
+    columns={
+        "tenant_id": "VARCHAR",
+        "tenant_name": "VARCHAR",
+        "tenant_class": "VARCHAR",
+        "residency_region": "VARCHAR",
+        "onboarded_at": "TIMESTAMP",
+        "offboarded_at": "TIMESTAMP",
+    },
+    attribution=Attribution.REGISTRY,
+    required=("tenant_id", "tenant_name", "tenant_class", "residency_region"),
+)
+
+AUDIT_EVENTS = Source(
+    name="audit_events",
+    format="jsonl",
+    key="event_id",
+    columns={
+        "event_id": "VARCHAR",
+        "occurred_at": "TIMESTAMP",
+        "tenant_id": "VARCHAR",
+        "global_scope": "VARCHAR",
+        "scope_justification": "VARCHAR",
+        "actor_id": "VARCHAR",
+        "actor_tenant_id": "VARCHAR",
+        "actor_email": "VARCHAR",
+        "actor_ip": "VARCHAR",
+        "user_agent": "VARCHAR",
+        "service": "VARCHAR",
+        "action": "VARCHAR",
+        "resource_type": "VARCHAR",
+        "resource_id": "VARCHAR",
+        "outcome": "VARCHAR",
+        "reason": "VARCHAR",
+        "details": "VARCHAR",
+    },
+    attribution=Attribution.TENANT_OR_GLOBAL,
+    required=("event_id", "occurred_at", "action"),
+    json_columns=("details",),
+)
+
+ACCESS_HISTORY = Source(
+    name="access_history",
+    format="csv",
+    key="access_id",
+    columns={
+        "access_id": "VARCHAR",
+        "accessed_at": "TIMESTAMP",
+        "tenant_id": "VARCHAR",
+        "actor_id": "VARCHAR",
+        "actor_tenant_id": "VARCHAR",
+        "global_role": "VARCHAR",
+        "access_type": "VARCHAR",
+        "impersonated_user": "VARCHAR",
+        "reason": "VARCHAR",
+        "session_id": "VARCHAR",
+        "actor_email": "VARCHAR",
+        "actor_ip": "VARCHAR",
+    },
+    attribution=Attribution.TENANT,
+    required=("access_id", "accessed_at", "access_type"),
+)
+
+EVIDENCE_EVENTS = Source(
+    name="evidence_events",
+    format="parquet",
+    key="evidence_id",
+    columns={
+        "evidence_id": "VARCHAR",
+        "control_id": "VARCHAR",
+        "tenant_id": "VARCHAR",
+        "global_scope": "VARCHAR",
+        "scope_justification": "VARCHAR",
+        "service_id": "VARCHAR",
+        "observed_at": "TIMESTAMP",
+        "status": "VARCHAR",
+        "source": "VARCHAR",
+        "artefact_uri": "VARCHAR",
+    },
+    attribution=Attribution.TENANT_OR_GLOBAL,
+    required=("evidence_id", "control_id", "observed_at", "status"),
+)
+
+SOURCES: dict[str, Source] = {
+    s.name: s for s in (TENANTS, AUDIT_EVENTS, ACCESS_HISTORY, EVIDENCE_EVENTS)
+}
+EVENT_SOURCES: tuple[Source, ...] = (AUDIT_EVENTS, ACCESS_HISTORY, EVIDENCE_EVENTS)
+FORMAT_SUFFIXES = {"jsonl": (".jsonl", ".ndjson"), "csv": (".csv",), "parquet": (".parquet",)}

@@ -1,0 +1,73 @@
+"""Shared fixtures: one whole pipeline run (generate -> ingest -> dbt build -> export) in a
+temporary home, built once per session and read by the tests that check its results."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tenantproof.config import HOME_ENV, Home
+from tenantproof.warehouse import connect
+
+AS_OF = date(2026, 11, 15)
+LAST_PERIOD = "2026-10"
+TENANTS = 12
+
+
+@dataclass
+class BuiltHome:
+    home: Home
+    periods: list[str]
+    identifiers: dict[str, str]  # tenant_id -> tenant_name
+
+    def foreign_identifiers(self, tenant_id: str) -> list[str]:
+        return [w for t, name in self.identifiers.items() if t != tenant_id for w in (t, name)]
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        con = connect(self.home.warehouse, read_only=True)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+
+
+def names_another_tenant(texts: list[str], tenant_id: str, built: BuiltHome) -> list[str]:
+    """The texts that name a tenant other than `tenant_id` (whole words, any case)."""
+    words = built.foreign_identifiers(tenant_id)
+    pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.I)
+    return [t for t in texts if pattern.search(t)]
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltHome]:
+    from tenantproof.cli import available_periods, build, export
+    from tenantproof.generate import generate
+
+    root = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(HOME_ENV, str(root))
+        home = Home(root).ensure()
+        generate(root, tenants=TENANTS, events=3000, seed=11, as_of=AS_OF)
+        build(home)
+        periods = available_periods(home, LAST_PERIOD)
+        export(home, periods, None)
+        con = connect(home.warehouse, read_only=True)
+        identifiers = dict(con.execute("select tenant_id, tenant_name from raw.tenants").fetchall())
+        con.close()
+        yield BuiltHome(home, periods, identifiers)
+
+
+@pytest.fixture
+def use_home(built: BuiltHome, monkeypatch: pytest.MonkeyPatch) -> BuiltHome:
+    """The built home as the current one (dbt and Dagster resolve it from the variable)."""
+    monkeypatch.setenv(HOME_ENV, str(built.home.root))
+    return built
+
+
+def bundle_dirs(home: Home) -> list[Path]:
+    return sorted(p.parent for p in home.exports.glob("*/*/*/manifest.json"))
