@@ -52,7 +52,7 @@ def build(home: Home) -> None:
     from orchestration.sensors import sync_tenant_partitions
 
     with _instance(home) as instance:
-        result = defs.get_job_def("warehouse_job").execute_in_process(
+        result = defs.resolve_job_def("warehouse_job").execute_in_process(
             instance=instance, raise_on_error=False, run_config=RUN_CONFIG
         )
         if not result.success:
@@ -74,17 +74,14 @@ def export(home: Home, periods: Sequence[str], tenants: Sequence[str] | None) ->
             raise SystemExit(f"unknown tenant(s): {', '.join(unknown)}")
         if not chosen:
             raise SystemExit("no registered tenants: run `tenantproof build` first")
-        job = defs.get_job_def("tenant_audit_bundles_job")
+        job = defs.resolve_job_def("tenant_audit_bundles_job")
         order = instance.get_dynamic_partitions("tenants")
-        # A range over a multi-partition is a rectangle: all tenants in one run, or one run per
-        # named tenant (each over all the periods asked for).
-        bounds = [(t, t) for t in chosen] if tenants else [(order[0], order[-1])]
         runs = [
             {
                 "dagster/asset_partition_range_start": f"{min(periods)}|{first}",
                 "dagster/asset_partition_range_end": f"{max(periods)}|{last}",
             }
-            for first, last in bounds
+            for first, last in contiguous_blocks(order, chosen)
         ]
         for tags in runs:
             result = job.execute_in_process(
@@ -94,9 +91,30 @@ def export(home: Home, periods: Sequence[str], tenants: Sequence[str] | None) ->
                 raise SystemExit(_run_failure("export", result))
 
 
+def contiguous_blocks(order: Sequence[str], chosen: Sequence[str]) -> list[tuple[str, str]]:
+    """The chosen tenants as runs of neighbours in partition order: a range over a
+    multi-partition is a rectangle, so each block is one run (one scan, one validation)."""
+    positions = sorted(order.index(t) for t in chosen)
+    blocks: list[list[int]] = []
+    for pos in positions:
+        if blocks and pos == blocks[-1][-1] + 1:
+            blocks[-1].append(pos)
+        else:
+            blocks.append([pos])
+    return [(order[b[0]], order[b[-1]]) for b in blocks]
+
+
 def _run_failure(what: str, result) -> str:
-    messages = [e.message for e in result.all_events if e.is_failure and e.message]
-    return f"{what} failed: " + (messages[-1] if messages else "see the run in `make dev`")
+    """The reason a step gave (a Failure's description), not just that the run failed."""
+    reasons = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            user = event.step_failure_data.user_failure_data
+            reasons.append(user.description if user and user.description else error.message)
+    if not reasons:
+        reasons = [e.message for e in result.all_events if e.is_failure and e.message]
+    return f"{what} failed: " + ("; ".join(r.strip() for r in reasons) or "see `make dev`")
 
 
 def available_periods(home: Home, last: str) -> list[str]:

@@ -1,0 +1,165 @@
+"""Spec §8 on the export path: a bundle excludes every other tenant's data. Each test plants the
+leak in the staged files the run is about to publish and shows that the check fails, the run
+fails and nothing is published; the same export without the plant succeeds."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+import exports.pipeline as pipeline
+from exports.bundle import StagedBundle
+from tenantproof.cli import export
+from tenantproof.config import Home
+from tests.conftest import BuiltHome, names_another_tenant
+
+PERIOD = "2026-10"
+
+
+def snapshot(home: Home) -> dict[str, str]:
+    return {
+        str(p.relative_to(home.exports)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(home.exports.rglob("*"))
+        if p.is_file()
+    }
+
+
+def edit_parquet(path: Path, change: Callable[[list[dict]], list[dict]]) -> None:
+    table = pq.read_table(path)
+    pq.write_table(table.from_pylist(change(table.to_pylist()), schema=table.schema), path)
+
+
+def plant(monkeypatch: pytest.MonkeyPatch, leak: Callable[[list[StagedBundle]], None]) -> None:
+    real = pipeline.stage_bundles
+
+    def staged_with_leak(scope, staging_root):
+        bundles = real(scope, staging_root)
+        leak(bundles)
+        return bundles
+
+    monkeypatch.setattr(pipeline, "stage_bundles", staged_with_leak)
+
+
+def bundle_of(bundles: list[StagedBundle], tenant: str) -> StagedBundle:
+    return next(b for b in bundles if b.tenant_id == tenant)
+
+
+def assert_refused(built: BuiltHome, tenants: list[str], period: str, failed_check: str) -> None:
+    before = snapshot(built.home)
+    with pytest.raises(SystemExit) as exc:
+        export(built.home, [period], tenants)
+    message = str(exc.value)
+    assert "nothing was published" in message
+    assert failed_check in message
+    assert snapshot(built.home) == before
+    leftovers = [p for p in built.home.staging.iterdir() if p.is_dir()]
+    assert leftovers == [], "staged files of a failed run are removed"
+
+
+def test_rows_of_another_tenant_in_a_bundle_fail_the_run(use_home, monkeypatch):
+    def leak(bundles):
+        t2, t3 = bundle_of(bundles, "t2"), bundle_of(bundles, "t3")
+        foreign = pq.read_table(t3.files["audit_events.parquet"]).to_pylist()[:1]
+        assert foreign, "t3 has events this period"
+        edit_parquet(t2.files["audit_events.parquet"], lambda rows: rows + foreign)
+
+    plant(monkeypatch, leak)
+    assert_refused(
+        use_home,
+        ["t2", "t3"],
+        PERIOD,
+        "tenant_isolation:expect_column_pair_values_to_be_equal(tenant_id=expected_tenant)",
+    )
+
+
+def test_another_tenants_row_in_a_csv_file_fails_the_run(use_home, monkeypatch):
+    def leak(bundles):
+        path = bundle_of(bundles, "t1").files["controls.csv"]
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join([*lines, "t2" + lines[1][2:]]) + "\n")
+
+    plant(monkeypatch, leak)
+    assert_refused(use_home, ["t1"], PERIOD, "tenant_isolation:")
+
+
+def test_another_tenants_identifier_in_free_text_fails_the_run(use_home, monkeypatch):
+    name_of_t10 = use_home.identifiers["t10"]
+
+    def leak(bundles):
+        def mention(rows):
+            rows[0]["reason"] = f"escalated to the {name_of_t10} admins"
+            return rows
+
+        edit_parquet(bundle_of(bundles, "t1").files["audit_events.parquet"], mention)
+
+    plant(monkeypatch, leak)
+    assert_refused(
+        use_home,
+        ["t1"],
+        PERIOD,
+        "tenant_isolation:expect_column_values_to_be_in_set(foreign_mentions)",
+    )
+
+
+def test_unredacted_pii_fails_the_run(use_home, monkeypatch):
+    def leak(bundles):
+        def unredact(rows):
+            rows[0]["actor_email"] = "jane.doe@customer.example"
+            return rows
+
+        edit_parquet(bundle_of(bundles, "t1").files["access_history.parquet"], unredact)
+
+    plant(monkeypatch, leak)
+    assert_refused(use_home, ["t1"], PERIOD, "pii_redaction:")
+
+
+def test_a_row_count_that_differs_from_the_marts_fails_the_run(use_home, monkeypatch):
+    def leak(bundles):
+        edit_parquet(bundle_of(bundles, "t1").files["evidence.parquet"], lambda rows: rows[1:])
+
+    plant(monkeypatch, leak)
+    assert_refused(use_home, ["t1"], PERIOD, "row_counts:")
+
+
+def test_one_leaking_bundle_keeps_every_bundle_of_the_run_unpublished(use_home, monkeypatch):
+    period = "2026-07"  # no bundle exists for it yet
+    assert not list(use_home.home.exports.glob(f"*/*/{period}"))
+
+    def leak(bundles):
+        t3 = bundle_of(bundles, "t3")
+        edit_parquet(
+            t3.files["controls.parquet"], lambda rows: rows + [{**rows[0], "tenant_id": "t4"}]
+        )
+
+    plant(monkeypatch, leak)
+    assert_refused(use_home, ["t2", "t3", "t4"], period, "tenant_isolation:")
+    assert not list(use_home.home.exports.glob(f"*/*/{period}")), "no partial publication"
+
+
+def test_without_a_plant_the_same_export_publishes(use_home):
+    before = snapshot(use_home.home)
+    export(use_home.home, [PERIOD], ["t1"])
+    after = snapshot(use_home.home)
+    changed = {k for k in after if after[k] != before.get(k)}
+    assert changed and all(k.split("/")[1:3] == ["t1", PERIOD] for k in changed)
+
+
+def test_log_lines_of_one_tenants_export_name_no_other_tenant(use_home, capfd):
+    import dagster as dg
+
+    export(use_home.home, [PERIOD], ["t1"])
+    printed = capfd.readouterr()
+    with dg.DagsterInstance.from_config(str(use_home.home.dagster_home)) as instance:
+        run = instance.get_runs(limit=1)[0]
+        assert run.tags["dagster/asset_partition_range_start"] == f"{PERIOD}|t1"
+        events = instance.all_logs(run.run_id)
+    texts = [e.message or "" for e in events] + [e.user_message or "" for e in events]
+    texts += (printed.out + printed.err).splitlines()
+    assert any("validation passed" in t for t in texts)
+    assert names_another_tenant(texts, "t1", use_home) == []
+    # the detector itself finds a line that names another tenant
+    assert names_another_tenant([*texts, "published bundle for t10"], "t1", use_home)
