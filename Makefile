@@ -28,7 +28,7 @@ test: manifest
 
 dev: manifest
 	$(PY) -c "from tenantproof.config import Home; Home.from_env().ensure()"
-	$(BIN)/dagster dev -m orchestration.definitions
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster dev -m orchestration.definitions
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,5 +1,6 @@
 """Resources: where the data home is, and the one connection that writes the warehouse."""
 
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,8 +41,10 @@ class TenantproofResource(dg.ConfigurableResource):
 
 def dbt_executable() -> str:
     """The dbt installed beside this Python (the venv), so PATH need not be activated."""
-    candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.exists() else "dbt"
+    for folder in (Path(sys.prefix) / "bin", Path(sys.executable).parent):
+        if (folder / "dbt").exists():
+            return str(folder / "dbt")
+    return shutil.which("dbt") or "dbt"
 
 
 def build_resources() -> dict[str, object]:
