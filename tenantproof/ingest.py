@@ -28,6 +28,10 @@ TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 DECLARED_DIR = "tenants"
 
 
+class IngestError(RuntimeError):
+    """A whole landing file could not be read; the message names it."""
+
+
 @dataclass
 class FileResult:
     path: str
@@ -420,6 +424,12 @@ def ingest_source(
                 [source.name, rel_path, sha, read, loaded, quarantined],
             )
             con.execute("commit")
+        except duckdb.Error as exc:
+            con.execute("rollback")
+            raise IngestError(
+                f"{rel_path}: cannot be read as {source.format} ({exc}); nothing of it was "
+                "loaded, it stays in landing and loads once fixed"
+            ) from exc
         except Exception:
             con.execute("rollback")
             raise

@@ -154,3 +154,18 @@ def test_every_loaded_row_is_accounted_for(built):
         "select count(*) from marts.fct_audit_events where period = any(?)", [built.periods]
     )[0][0]
     assert exported == in_marts
+
+
+def test_rebuilding_on_the_same_files_changes_no_count(use_home):
+    from tenantproof.cli import build
+
+    def counts():
+        con = connect(use_home.home.warehouse, read_only=True)
+        try:
+            return reconcile(con), con.execute("select count(*) from raw.quarantine").fetchone()
+        finally:
+            con.close()
+
+    before = counts()
+    build(use_home.home)
+    assert counts() == before

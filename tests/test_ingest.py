@@ -172,3 +172,20 @@ def test_generated_planted_problems_all_land_in_quarantine(tmp_path: Path):
     assert audit["global_without_justification"] == summary.planted["global_without_justification"]
     access = quarantine_counts(con, "access_history")
     assert access == {"no_tenant_context": summary.planted["access_no_tenant"]}
+
+
+def test_an_unreadable_file_is_named_and_loads_once_fixed(landing: Path, tmp_path: Path):
+    from tenantproof.ingest import IngestError
+
+    bad = landing / "audit_events" / "a.jsonl"
+    bad.write_bytes(event("e1").encode() + b"\n\xff\xfe not utf-8\n")
+    con = connect(tmp_path / "w.duckdb")
+    load(con, landing, TENANTS)
+    with pytest.raises(IngestError, match="audit_events/a.jsonl: cannot be read as jsonl"):
+        load(con, landing, AUDIT_EVENTS)
+    assert con.execute(
+        "select count(*) from raw.file_ledger where source = 'audit_events'"
+    ).fetchone() == (0,)
+    bad.write_text(event("e1") + "\n")
+    (report,) = load(con, landing, AUDIT_EVENTS)
+    assert (report.read, report.loaded) == (1, 1)
