@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export TENANTPROOF_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME := $(TENANTPROOF_HOME)/dagster
 
-.PHONY: install manifest demo test dev lint format clean bench
+.PHONY: install manifest demo test dev lint format clean bench dashboard
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,6 +30,14 @@ dev: manifest
 	$(PY) -c "from tenantproof.config import Home; Home.from_env().ensure()"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster dev -m orchestration.definitions
 
+# The analysts' dashboard on the home's analytics snapshot (written by `tenantproof build`);
+# it reads Parquet only, never the warehouse file, and needs no network. A set address also
+# keeps Streamlit from looking up the machine's external IP; DASHBOARD_ADDRESS=0.0.0.0 shares it.
+DASHBOARD_ADDRESS ?= 127.0.0.1
+dashboard: install
+	$(BIN)/streamlit run dashboard/app.py --browser.gatherUsageStats false \
+		--server.headless true --server.address $(DASHBOARD_ADDRESS) --client.toolbarMode minimal
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -37,6 +45,10 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The benchmark (issue figures in README): 10M events x 1,000 tenants; BENCH_ARGS=--quick for 1M.
+bench: manifest
+	$(BIN)/tenantproof bench $(BENCH_ARGS)
 
 clean:
 	rm -rf data target logs .pytest_cache

@@ -19,7 +19,7 @@ from exports.scope import BUNDLE_RELATIONS, CrossTenantAccess, TenantScope
 
 FORMATS = ("parquet", "csv")
 # Characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
-FORMULA_START = r"^[=+\-@\t\r]"
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -54,8 +54,9 @@ def _csv_select(con: duckdb.DuckDBPyConnection, table: str) -> str:
     cols = []
     for name, typ, *_ in con.execute(f"describe {table}").fetchall():
         if typ == "VARCHAR":
+            starts = ", ".join(f"chr({ord(c)})" for c in FORMULA_START)
             cols.append(
-                f"case when regexp_matches({name}, {_q(FORMULA_START)}) then '''' || {name} "
+                f"case when left({name}, 1) in ({starts}) then '''' || {name} "
                 f"else {name} end as {name}"
             )
         else:

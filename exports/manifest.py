@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from exports.bundle import StagedBundle
+from exports.signing import ExportSigner, sign_file, signing_fields
 from exports.validation import ValidationResult
 from tenantproof.periods import period_bounds
 
@@ -76,8 +77,12 @@ def write_bundle_documents(
     run_id: str,
     policy_version: str,
     generated_at: datetime | None = None,
+    chain: dict[str, Any] | None = None,
+    signer: ExportSigner | None = None,
 ) -> dict[str, Any]:
-    """Write validation.json, then manifest.json over every file including it."""
+    """Write validation.json, then manifest.json over every file including it; with a signer,
+    then manifest.sig over the manifest's bytes and the public key (``exports.signing``).
+    ``chain`` (``exports.signing.chain_links``) links the manifest to the tenant's previous one."""
     _dump(bundle.path / VALIDATION, validation_document(bundle, result, file_rows, run_id))
     start, end = period_bounds(bundle.period)
     files = []
@@ -108,5 +113,11 @@ def write_bundle_documents(
             "file": VALIDATION,
         },
     }
+    if chain is not None:
+        manifest.update(chain)
+    if signer is not None:
+        manifest["signing"] = signing_fields(signer, MANIFEST)
     _dump(bundle.path / MANIFEST, manifest)
+    if signer is not None:
+        sign_file(bundle.path / MANIFEST, signer)
     return manifest

@@ -17,8 +17,11 @@ import duckdb
 
 from exports import scope as scoped
 from exports.bundle import StagedBundle, stage_bundles
-from exports.manifest import write_bundle_documents
-from exports.publish import publish
+from exports.freshness_report import write_freshness_reports
+from exports.isolation_log import record_validation_failure, watch_tenant_scope
+from exports.manifest import MANIFEST, write_bundle_documents
+from exports.publish import bundle_target, publish
+from exports.signing import ExportSigner, LocalSigningKey, chain_links, publish_public_key
 from exports.validation import ValidationResult, validate_staged
 from tenantproof.config import Home
 from tenantproof.policy import Policy
@@ -62,17 +65,21 @@ def export_bundles(
     policy: Policy,
     run_id: str,
     log: Log = lambda message: None,
+    signer: ExportSigner | None = None,
 ) -> ExportReport:
     scoped.install(con)
     scope = scoped.TenantScope(con, tenants, periods)
     staging_root = home.staging / run_id
-    staged = stage_bundles(scope, staging_root)
+    with watch_tenant_scope(home, run_id, scope.tenants):
+        staged = stage_bundles(scope, staging_root)
+        write_freshness_reports(scope, staged)
     log(
         f"staged {len(staged)} bundle(s) for {len(scope.tenants)} tenant(s) x "
         f"{len(scope.periods)} period(s)"
     )
     result = validate_staged(scope, staged, policy)
     if not result.success:
+        record_validation_failure(home, run_id, scope.tenants, result)
         shutil.rmtree(staging_root, ignore_errors=True)
         report = home.staging / f"{run_id}.failed.json"
         report.write_text(
@@ -89,11 +96,26 @@ def export_bundles(
         raise ValidationFailed(result, report)
     log(f"validation passed: {len(result.outcomes)} expectation result(s)")
     published = []
-    for bundle in staged:
-        file_rows = {name: result.file_rows[str(path)] for name, path in bundle.files.items()}
+    signer = signer or LocalSigningKey.for_home(home)
+    publish_public_key(home.exports, signer)
+    run_manifests: dict[str, dict[str, Path]] = {}  # tenant -> period -> manifest of this run
+    for bundle in sorted(staged, key=lambda b: (b.tenant_id, b.period)):
+        file_rows = {
+            name: result.file_rows[str(path)]
+            for name, path in bundle.files.items()
+            if str(path) in result.file_rows  # data files; the freshness report has no rows
+        }
+        mine = run_manifests.setdefault(bundle.tenant_id, {})
         write_bundle_documents(
-            bundle, result, file_rows, run_id=run_id, policy_version=policy.version
+            bundle,
+            result,
+            file_rows,
+            run_id=run_id,
+            policy_version=policy.version,
+            chain=chain_links(bundle_target(home.exports, bundle).parent, bundle.period, mine),
+            signer=signer,
         )
+        mine[bundle.period] = bundle.path / MANIFEST
     for bundle in staged:
         published.append(publish(bundle, home.exports, run_id))
     shutil.rmtree(staging_root, ignore_errors=True)

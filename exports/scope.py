@@ -35,7 +35,12 @@ BUNDLE_RELATIONS: tuple[ScopedRelation, ...] = (
     ScopedRelation("shared_service_evidence", "export.rpt_tenant_shared_service_evidence"),
 )
 REGISTRY = ScopedRelation("registry", "export.rpt_tenant_registry", periodic=False)
-RELATIONS = {r.name: r for r in (*BUNDLE_RELATIONS, REGISTRY)}
+# Read through the scope for each bundle's freshness_report.html, not written as data files.
+REPORT_RELATIONS: tuple[ScopedRelation, ...] = (
+    ScopedRelation("freshness", "export.rpt_tenant_freshness", periodic=False),
+    ScopedRelation("drift_flags", "export.rpt_tenant_drift_flags", periodic=False),
+)
+RELATIONS = {r.name: r for r in (*BUNDLE_RELATIONS, REGISTRY, *REPORT_RELATIONS)}
 
 
 class CrossTenantAccess(PermissionError):

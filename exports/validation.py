@@ -2,9 +2,13 @@
 
 All staged files of a run are validated as a few batches, not one validation per file
 (PITFALLS: ~26 ms each would be minutes at 1,000 tenants): per file kind, every Parquet and CSV
-file is read on its own (no hive partitioning, so a leaked row keeps its own tenant_id), with the
-tenant expected from the file's bundle path beside each row. The suites live in
-``expectations/``. Results keep counts only: no cell value leaves this module.
+file is read on its own (no hive partitioning, so a leaked row keeps its own tenant_id) and
+DuckDB reduces the rows to what each expectation judges: the distinct (file, tenant_id) pairs
+with the tenant expected from the file's bundle path and the file's count of other tenants'
+identifiers; the distinct values of each PII column per redaction profile; rows per file. An
+expectation holds on every row exactly when it holds on these distinct values, and GE stays
+fast at any volume. The suites live in ``expectations/``. Results keep counts only: no cell
+value leaves this module.
 """
 
 from __future__ import annotations
@@ -112,63 +116,137 @@ class _Validator:
             )
 
 
-def _file_frame(
+def _first_words(identifiers: list[tuple[str, str]]) -> pd.DataFrame:
+    """(tenant_id, first word) of every identifier: a text that names a tenant contains it."""
+    rows = []
+    for tenant_id, name in identifiers:
+        for word in (tenant_id, name):
+            tokens = [t for t in re.split(r"[^a-z0-9_]+", (word or "").lower()) if t]
+            if tokens:
+                rows.append((tenant_id, tokens[0]))
+    return pd.DataFrame(sorted(set(rows)), columns=["tenant_id", "token"])
+
+
+@dataclass
+class _KindFrames:
+    isolation: pd.DataFrame  # distinct (file, tenant_id) with expected tenant, foreign mentions
+    pii: dict[str, pd.DataFrame]  # profile -> distinct values of each PII column
+    rows: dict[str, int]  # file -> rows read
+
+
+def _kind_frames(
     con: duckdb.DuckDBPyConnection,
     kind: str,
     bundles: list[StagedBundle],
     pattern: str,
     names: dict[str, str],
+    first_words: pd.DataFrame,
     pii_columns: list[str],
-) -> pd.DataFrame:
-    """Rows of every staged file of one kind, both formats, read file by file as written."""
+) -> _KindFrames:
+    """Read every staged file of one kind, both formats, each file on its own as written, and
+    reduce it to what the suites judge: DuckDB reads and aggregates, GE judges the result."""
     expect_rows = []
     for b in bundles:
         for fmt in ("parquet", "csv"):
+            path = str(b.files[f"{kind}.{fmt}"])
             expect_rows.append(
-                (
-                    str(b.files[f"{kind}.{fmt}"]),
-                    fmt,
-                    b.tenant_id,
-                    names[b.tenant_id],
-                    b.redaction_profile,
-                )
+                (len(expect_rows), path, fmt, b.tenant_id, names[b.tenant_id], b.redaction_profile)
             )
     expect = pd.DataFrame(
         expect_rows,
-        columns=["file", "format", "expected_tenant", "expected_name", "redaction_profile"],
+        columns=["file_idx", "file", "format", "expected_tenant", "expected_name", "profile"],
     )
-    con.register("_expect", expect)
-    try:
-        parquet_files = [r[0] for r in expect_rows if r[1] == "parquet"]
-        csv_files = [r[0] for r in expect_rows if r[1] == "csv"]
-        schema = con.execute(
+    parquet_files = [r[1] for r in expect_rows if r[2] == "parquet"]
+    csv_files = [r[1] for r in expect_rows if r[2] == "csv"]
+    columns = [
+        r[0]
+        for r in con.execute(
             "describe select * from read_parquet(?, hive_partitioning = false)", [parquet_files[:1]]
         ).fetchall()
-        columns = [r[0] for r in schema]
-        text_cols = [c for c in columns if c != "tenant_id"]
-        csv_columns = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
-        pii = [c for c in pii_columns if c in columns]
-        select_cols = ", ".join(f"{c}::varchar as {c}" for c in ["tenant_id", *pii])
-        union = f"""
-            select filename, {", ".join(f"{c}::varchar as {c}" for c in columns)}
-            from read_parquet(?, filename = true, hive_partitioning = false)
+    ]
+    text_cols = [c for c in columns if c != "tenant_id"]
+    csv_columns = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
+    pii = [c for c in pii_columns if c in columns]
+    con.register("_expect", expect)
+    con.register("_first_words", first_words)
+    try:
+        con.execute(
+            f"""create or replace temp table _staged as
+            select e.file_idx, {", ".join(f"f.{c}::varchar as {c}" for c in columns)}
+            from read_parquet(?, filename = true, hive_partitioning = false) f
+            join _expect e on e.file = f.filename
             union all
-            select filename, {", ".join(columns)}
+            select e.file_idx, {", ".join(f"f.{c}" for c in columns)}
             from read_csv(?, filename = true, hive_partitioning = false, header = true,
-                          auto_detect = false, columns = {csv_columns})
-        """
+                          auto_detect = false, columns = {csv_columns}) f
+            join _expect e on e.file = f.filename""",
+            [parquet_files, csv_files],
+        )
         text = "concat_ws(chr(31), " + ", ".join(text_cols) + ")" if text_cols else "''"
-        frame = con.execute(
-            f"""select e.file, e.format, e.expected_tenant, e.redaction_profile, {select_cols},
-                   len(list_filter(regexp_extract_all({text}, ?, 1),
-                       lambda x: lower(x) <> lower(e.expected_tenant)
-                            and lower(x) <> lower(e.expected_name))) as foreign_mentions
-            from ({union}) f join _expect e on e.file = f.filename""",
-            [pattern, parquet_files, csv_files],
-        ).df()
+        # Rows whose words include the first word of another tenant's identifier (a superset),
+        # then the exact whole-word match on those rows only.
+        mentions = dict(
+            con.execute(
+                f"""with tokens as (
+                    select rowid as rid, file_idx,
+                           unnest(string_split_regex(lower({text}), '[^a-z0-9_]+')) as token
+                    from _staged
+                ), candidates as (
+                    select distinct t.rid
+                    from tokens t
+                    join _expect e on e.file_idx = t.file_idx
+                    join _first_words w on w.token = t.token and w.tenant_id <> e.expected_tenant
+                )
+                select s.file_idx,
+                       sum(len(list_filter(regexp_extract_all({text}, ?, 1),
+                           lambda x: lower(x) <> lower(e.expected_tenant)
+                                and lower(x) <> lower(e.expected_name))))
+                from _staged s join _expect e on e.file_idx = s.file_idx
+                where s.rowid in (select rid from candidates)
+                group by 1""",
+                [pattern],
+            ).fetchall()
+        )
+        pairs = con.execute(
+            "select file_idx, tenant_id, count(*) from _staged group by all"
+        ).fetchall()
+        isolation = pd.DataFrame(
+            [
+                (
+                    expect_rows[i][1],
+                    tenant_id,
+                    expect_rows[i][3],
+                    int(mentions.get(i, 0)),
+                )
+                for i, tenant_id, _ in pairs
+            ],
+            columns=["file", "tenant_id", "expected_tenant", "foreign_mentions"],
+        )
+        rows = {r[1]: 0 for r in expect_rows}
+        for i, _, n in pairs:
+            rows[expect_rows[i][1]] += int(n)
+        pii_frames: dict[str, pd.DataFrame] = {}
+        for profile in sorted({b.redaction_profile for b in bundles}):
+            values = {
+                c: [
+                    r[0]
+                    for r in con.execute(
+                        f"select distinct s.{c} from _staged s join _expect e "
+                        "on e.file_idx = s.file_idx where e.profile = ?",
+                        [profile],
+                    ).fetchall()
+                ]
+                for c in pii
+            }
+            longest = max((len(v) for v in values.values()), default=0)
+            pii_frames[profile] = pd.DataFrame(
+                {c: v + [None] * (longest - len(v)) for c, v in values.items()}, dtype=object
+            )
+        con.execute("drop table _staged")
     finally:
         con.unregister("_expect")
-    return frame
+        con.unregister("_first_words")
+    return _KindFrames(isolation, pii_frames, rows)
 
 
 def _expected_counts(scope: TenantScope, relation: str) -> dict[tuple[str, str | None], int]:
@@ -198,31 +276,30 @@ def validate_staged(
     validator = _Validator()
     count_rows = []
     file_rows: dict[str, int] = {}
+    first_words = _first_words(identifiers)
     for rel in BUNDLE_RELATIONS:
-        frame = _file_frame(con, rel.name, bundles, pattern, names, pii_columns)
-        in_file = frame.groupby("file").size().to_dict()
+        frames = _kind_frames(con, rel.name, bundles, pattern, names, first_words, pii_columns)
+        file_rows.update(frames.rows)
         expected = _expected_counts(scope, rel.name)
         for b in bundles:
             want = expected.get((b.tenant_id, b.period if rel.periodic else None), 0)
             for fmt in ("parquet", "csv"):
                 path = str(b.files[f"{rel.name}.{fmt}"])
-                file_rows[path] = int(in_file.get(path, 0))
                 count_rows.append((f"{rel.name}.{fmt}", file_rows[path], want))
-        validator.run(ISOLATION_SUITE, isolation["expectations"], frame, rel.name)
-        for profile, rules in sorted(policy.redaction.items()):
-            rows = frame[frame["redaction_profile"] == profile]
-            if rows.empty:
+        validator.run(ISOLATION_SUITE, isolation["expectations"], frames.isolation, rel.name)
+        for profile, values in frames.pii.items():
+            if values.empty:
                 continue
             expectations = []
-            for column, method in sorted(rules.items()):
+            for column, method in sorted(policy.redaction[profile].items()):
                 template = methods[method]
-                if template is None or column not in frame.columns:
+                if template is None or column not in values.columns:
                     continue
                 expectations.append(
                     {"type": template["type"], "kwargs": {**template["kwargs"], "column": column}}
                 )
             if expectations:
-                validator.run(PII_SUITE, expectations, rows, f"{profile}/{rel.name}")
+                validator.run(PII_SUITE, expectations, values, f"{profile}/{rel.name}")
     row_counts = load_suite_file(ROW_COUNT_SUITE)
     counts = pd.DataFrame(count_rows, columns=["file", "rows_in_file", "rows_expected"])
     validator.run(ROW_COUNT_SUITE, row_counts["expectations"], counts, "all")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.analytics import analytics_snapshot, drift_flags_sensor
 from orchestration.dbt import warehouse_models
+from orchestration.deletion import delete_tenant_job
 from orchestration.exports import tenant_audit_bundles
 from orchestration.ingest import ingest_assets
+from orchestration.oplogs import operational_logs
 from orchestration.resources import build_resources
 from orchestration.schedules import (
     tenant_audit_bundles_job,
@@ -17,9 +20,15 @@ from orchestration.schedules import (
 from orchestration.sensors import tenant_partitions_sensor
 
 defs = dg.Definitions(
-    assets=[*ingest_assets, warehouse_models, tenant_audit_bundles],
-    jobs=[warehouse_job, tenant_audit_bundles_job],
+    assets=[
+        *ingest_assets,
+        operational_logs,
+        warehouse_models,
+        tenant_audit_bundles,
+        analytics_snapshot,
+    ],
+    jobs=[warehouse_job, tenant_audit_bundles_job, delete_tenant_job],
     schedules=[warehouse_schedule, tenant_audit_bundles_schedule],
-    sensors=[tenant_partitions_sensor],
+    sensors=[tenant_partitions_sensor, drift_flags_sensor],
     resources=build_resources(),
 )

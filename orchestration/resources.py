@@ -1,8 +1,9 @@
 """Resources: where the data home is, and the one connection that writes the warehouse."""
 
+import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import duckdb
 from dagster_dbt import DbtCliResource
 
 from orchestration.project import dbt_project
-from tenantproof.config import Home
+from tenantproof.config import DEFAULT_MEMORY_LIMIT, MEMORY_ENV, Home
+from tenantproof.notify import JsonlNotifier, LogNotifier, Notifier
 from tenantproof.policy import Policy, load_policy
 from tenantproof.warehouse import connect
 
@@ -21,7 +23,7 @@ class TenantproofResource(dg.ConfigurableResource):
     run starts, so dbt (which reads the same variable) and Python always agree."""
 
     home: str | None = None
-    memory_limit: str | None = None
+    memory_limit: str | None = None  # default: TENANTPROOF_MEMORY_LIMIT, else 4GB
 
     def get_home(self) -> Home:
         return (Home.from_env() if self.home is None else Home.from_env(self.home)).ensure()
@@ -32,11 +34,23 @@ class TenantproofResource(dg.ConfigurableResource):
     @contextmanager
     def warehouse(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """The writer connection; closed before anything else (dbt) opens the file."""
-        con = connect(self.get_home().warehouse, memory_limit=self.memory_limit)
+        home = self.get_home()
+        limit = self.memory_limit or os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY_LIMIT
+        con = connect(home.warehouse, memory_limit=limit)
         try:
             yield con
         finally:
             con.close()
+
+
+class DriftNotifierResource(dg.ConfigurableResource):
+    """Where the drift sensor sends new flags: its log by default, or a JSONL file when
+    ``jsonl_path`` is set. To send them elsewhere, subclass and override ``notifier``."""
+
+    jsonl_path: str | None = None
+
+    def notifier(self, log: Callable[[str], None]) -> Notifier:
+        return JsonlNotifier(Path(self.jsonl_path)) if self.jsonl_path else LogNotifier(log)
 
 
 def dbt_executable() -> str:
@@ -50,6 +64,7 @@ def dbt_executable() -> str:
 def build_resources() -> dict[str, object]:
     return {
         "tenantproof": TenantproofResource(),
+        "drift_notifier": DriftNotifierResource(),
         "dbt": DbtCliResource(
             project_dir=dbt_project,
             profiles_dir=dbt_project.profiles_dir,

@@ -12,9 +12,10 @@ from tenantproof.periods import last_complete_period
 warehouse_job = dg.define_asset_job(
     "warehouse_job",
     selection=dg.AssetSelection.groups(
-        "ingest", "policy", "staging", "intermediate", "marts", "export"
+        "ingest", "policy", "staging", "intermediate", "marts", "export", "analytics"
     ),
-    description="Ingest every new landing file and build the dbt project.",
+    description="Ingest every new landing file, build the dbt project and publish the "
+    "analytics snapshot.",
 )
 tenant_audit_bundles_job = dg.define_asset_job(
     "tenant_audit_bundles_job",

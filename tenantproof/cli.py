@@ -197,15 +197,77 @@ def cmd_demo(args: argparse.Namespace) -> int:
     build(home)
     periods = available_periods(home, last_complete_period(started.date()))
     export(home, periods, None)
+    build(home)  # again, so the analytics snapshot sees the published bundles (maturity level 2)
     print(summary(home))
     seconds = (datetime.now(UTC) - started).total_seconds()
     print(f"demo finished in {seconds:.0f} s; `make dev` opens the asset graph on this home")
+    print("`make dashboard` shows evidence freshness, drift flags and maturity per tenant")
     return 0
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
     print(summary(_home(args)))
     return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from tenantproof import bench
+
+    events, tenants = bench.QUICK if args.quick else bench.DEFAULT
+    events = args.events or events
+    tenants = args.tenants or tenants
+    workdir = Path(args.workdir or (Home.from_env().root.parent / "bench-home")).resolve()
+    result = bench.run(events, tenants, workdir, memory_limit=args.memory_limit)
+    print(bench.report(result))
+    print(f"results: {bench.save(result)}")
+    return 0
+
+
+def delete_tenant(home: Home, tenant: str, reason: str, requested_by: str) -> Path:
+    """Run the deletion job in process (it appears in the UI); an unknown tenant is refused
+    before any run starts, so that nothing changes at all."""
+    from orchestration.definitions import defs
+    from tenantproof.certificates import tenant_area
+    from tenantproof.deletion import CERTIFICATE, PROGRESS, UnknownTenant, check_deletable
+
+    certificate = tenant_area(home, tenant) / CERTIFICATE
+    if not (tenant_area(home, tenant) / PROGRESS).exists():
+        try:
+            check_deletable(home, tenant)
+        except UnknownTenant as exc:
+            raise SystemExit(f"delete-tenant: {exc}") from exc
+    config = {"tenant": tenant, "reason": reason, "requested_by": requested_by}
+    with _instance(home) as instance:
+        result = defs.resolve_job_def("delete_tenant_job").execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={**RUN_CONFIG, "ops": {"delete_tenant": {"config": config}}},
+        )
+        if not result.success:
+            raise SystemExit(_run_failure(f"deletion of tenant {tenant}", result))
+    return certificate
+
+
+def cmd_delete_tenant(args: argparse.Namespace) -> int:
+    import getpass
+
+    home = _home(args)
+    try:
+        who = args.requested_by or getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        who = "unknown"
+    certificate = delete_tenant(home, args.tenant, args.reason, who)
+    print(f"tenant {args.tenant} deleted; signed certificate: {certificate}")
+    print(f"check it with: tenantproof verify {certificate}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Imports only the verifier (stdlib, pyarrow, cryptography): it opens nothing of the home."""
+    from exports.verify import main as verify_main
+
+    key = ["--public-key", str(args.public_key)] if args.public_key else []
+    return verify_main([str(args.path), *key])
 
 
 def parser() -> argparse.ArgumentParser:
@@ -233,8 +295,24 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="generate, build and export every tenant's bundles")
     data_args(d)
     d.set_defaults(func=cmd_demo)
+    bn = sub.add_parser("bench", help="the pipeline against the floor on seeded data")
+    bn.add_argument("--events", type=int, help="default 10,000,000 (1,000,000 with --quick)")
+    bn.add_argument("--tenants", type=int, help="default 1,000")
+    bn.add_argument("--quick", action="store_true", help="1M events x 1,000 tenants")
+    bn.add_argument("--memory-limit", default="4GB", help="DuckDB memory limit (default 4GB)")
+    bn.add_argument("--workdir", help="scratch home for the run (default: beside the data home)")
+    bn.set_defaults(func=cmd_bench)
     s = sub.add_parser("summary", help="row reconciliation, quarantine and published bundles")
     s.set_defaults(func=cmd_summary)
+    v = sub.add_parser("verify", help="verify a bundle, a folder of bundles or a certificate")
+    v.add_argument("path", type=Path)
+    v.add_argument("--public-key", type=Path, help="the platform's export_public_key.pem")
+    v.set_defaults(func=cmd_verify)
+    dt = sub.add_parser("delete-tenant", help="delete a tenant everywhere, with a certificate")
+    dt.add_argument("tenant")
+    dt.add_argument("--reason", required=True, help="why (goes into the certificate)")
+    dt.add_argument("--requested-by", help="who asked (default: the current user)")
+    dt.set_defaults(func=cmd_delete_tenant)
     return p
 
 

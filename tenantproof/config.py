@@ -17,6 +17,8 @@ EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
 HOME_ENV = "TENANTPROOF_HOME"
 DEFAULT_HOME = "data"
 WAREHOUSE_FILE = "tenantproof.duckdb"
+MEMORY_ENV = "TENANTPROOF_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "4GB"
 DAGSTER_YAML = """\
 telemetry:
   enabled: false
@@ -64,9 +66,26 @@ class Home:
         return self.root / "keys"
 
     @property
+    def deletions(self) -> Path:
+        """The global area for deletion certificates and retention purge records (and a
+        deletion's progress): outside every tenant's exports, so it survives the tenant."""
+        return self.root / "deletions"
+
+    @property
     def registry(self) -> Path:
         """Published copy of the tenant registry, for readers that must not open the warehouse."""
         return self.root / "registry" / "tenants.parquet"
+
+    @property
+    def analytics(self) -> Path:
+        """The analytics snapshot (Parquet) that dashboards and sensors read instead of the
+        warehouse file (DESIGN principle 7)."""
+        return self.root / "analytics"
+
+    @property
+    def isolation_log(self) -> Path:
+        """Append-only JSONL of tenant isolation incidents seen by the export (counts only)."""
+        return self.root / "logs" / "isolation_incidents.jsonl"
 
     @property
     def dagster_home(self) -> Path:

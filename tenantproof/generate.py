@@ -16,6 +16,7 @@ Landing contract (relative to ``home``)::
     landing/access_history/part-NNNN.csv               bulk, valid and attributed
     landing/access_history/part-planted.csv            planted problems
     landing/evidence_events/part-NNNN.parquet          includes the planted stale control
+    landing/incidents/part-0000.jsonl                 incidents: on time, late, never notified
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ WINDOW_DAYS = 90
 STALE_AFTER_DAYS = 200
 UNKNOWN_TENANT = "t9999"
 GLOBAL_SCOPE = "platform"
+GLOBAL_EVENT_EVERY = 5_000  # one platform-scope change per this many audit events
+GLOBAL_EVENTS_MIN = 24
 TENANT_PLANE_SERVICES: tuple[str, ...] = ("app-api", "app-web", "app-worker")
 PLATFORM_DOMAIN = "ops.saas-platform.example"
 PLATFORM_ROLE = "platform_support"
@@ -210,6 +213,38 @@ _ADMIN_REASONS: tuple[str, ...] = (
 )
 _EXPORT_REASONS: tuple[str, ...] = ("monthly compliance export", "auditor evidence request")
 _EVIDENCE_SOURCES: tuple[str, ...] = ("scanner", "ci", "manual")
+INCIDENT_COLUMNS: tuple[str, ...] = (
+    "incident_id",
+    "detected_at",
+    "tenant_id",
+    "global_scope",
+    "scope_justification",
+    "service_id",
+    "severity",
+    "notified_at",
+    "summary",
+)
+GLOBAL_INCIDENT_JUSTIFICATION = "shared service incident affecting the tenants it serves"
+_INCIDENT_SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
+_INCIDENT_SUMMARIES: tuple[str, ...] = (
+    "elevated error rate on tenant API",
+    "suspicious login pattern blocked",
+    "misrouted notification detected",
+    "delayed audit log delivery",
+    "certificate expiry caused outage",
+)
+# (tenant incident?, days before the window end, hours to notify or None) per incident: notified
+# on time, notified late (after every class SLA), never notified, a global one notified on time,
+# a global one notified after 36 h (late only for classes with a shorter SLA), and a recent one
+# still within any SLA.
+_INCIDENT_PLAN: tuple[tuple[bool, float, float | None], ...] = (
+    (True, 40, 3),
+    (True, 30, 100),
+    (True, 20, None),
+    (False, 15, 6),
+    (False, 10, 36),
+    (True, 0.25, None),
+)
 
 
 @dataclass(frozen=True)
@@ -222,6 +257,7 @@ class GenerateSummary:
     evidence_events: int
     planted: dict[str, int]
     files: list[str]
+    incidents: int = 0
 
 
 @dataclass(frozen=True)
@@ -309,7 +345,11 @@ def generate(
     planted_paths, planted, planted_audit, planted_access = _write_planted(
         rng, world, service_list, landing, n_stale
     )
-    paths += audit_paths + access_paths + ev_paths + planted_paths
+    # A generator of its own, so that adding incidents left every other file byte-identical.
+    incident_path, n_incidents = _write_incidents(
+        np.random.default_rng((seed, 4)), world, service_list, landing
+    )
+    paths += audit_paths + access_paths + ev_paths + planted_paths + [incident_path]
     return GenerateSummary(
         tenants=tenants,
         audit_events=n_audit + planted_audit,
@@ -317,6 +357,7 @@ def generate(
         evidence_events=n_evidence,
         planted=planted,
         files=[p.relative_to(home).as_posix() for p in paths],
+        incidents=n_incidents,
     )
 
 
@@ -366,6 +407,7 @@ def _clear_previous(landing: Path) -> None:
         "audit_events/tenants/*/delivery-*.jsonl",
         "access_history/part-*.csv",
         "evidence_events/part-*.parquet",
+        "incidents/part-*.jsonl",
     )
     for pattern in patterns:
         for path in sorted(landing.glob(pattern)):
@@ -556,10 +598,17 @@ def _write_audit(
     landing: Path,
     max_rows: int,
 ) -> tuple[list[Path], int]:
-    """Bulk audit events: ~97% tenant-scoped, ~3% justified platform-scope, all valid."""
+    """Bulk audit events: tenant-scoped, plus a few justified platform-scope changes, all valid.
+
+    Platform changes (key rotations, config changes) are rare next to tenant activity, and
+    each reaches every tenant its service applies to: about one in 5,000 events, at least 24.
+    """
     n_t = len(world.tenant_ids)
     times = _draw_times(rng, n, world.start, world.end)
-    is_global = rng.random(n) < 0.03
+    is_global = np.zeros(n, dtype=bool)
+    is_global[
+        rng.choice(n, size=min(n, max(GLOBAL_EVENTS_MIN, n // GLOBAL_EVENT_EVERY)), replace=False)
+    ] = True
     tenant = rng.choice(n_t, size=n, p=world.tenant_weights)
     support = (rng.random(n) < 0.03) & ~is_global
     staff = world.pool_offset[-1] + world.pool_size[-1] + rng.integers(0, world.n_staff, n)
@@ -1019,3 +1068,43 @@ def _write_planted(
         "cross_tenant_write", "stale_control", "access_no_tenant",
     )  # fmt: skip
     return paths, {k: planted[k] for k in order}, n_audit, len(access_rows)
+
+
+# --------------------------------------------------------------------------- incidents
+
+
+def _write_incidents(
+    rng: np.random.Generator, world: _World, shared: Sequence[str], landing: Path
+) -> tuple[Path, int]:
+    """A handful of incidents whose notification is on time, late, missing or still due, for
+    tenants and for shared services (global scope, affecting the tenants the service serves)."""
+    n_t = len(world.tenant_ids)
+    tenants = rng.choice(n_t, size=len(_INCIDENT_PLAN), replace=n_t < len(_INCIDENT_PLAN))
+    rows = []
+    for i, (tenant_scoped, days, notify_hours) in enumerate(_INCIDENT_PLAN):
+        detected = world.end - int(days * 86400) - int(rng.integers(0, 3600))
+        service = shared[0] if i % 2 else shared[-1]
+        rows.append(
+            {
+                "incident_id": f"inc-{i + 1:06d}",
+                "detected_at": _iso(detected),
+                "tenant_id": world.tenant_ids[int(tenants[i])] if tenant_scoped else None,
+                "global_scope": None if tenant_scoped else GLOBAL_SCOPE,
+                "scope_justification": None if tenant_scoped else GLOBAL_INCIDENT_JUSTIFICATION,
+                "service_id": None if tenant_scoped else service,
+                "severity": _INCIDENT_SEVERITIES[int(rng.integers(0, len(_INCIDENT_SEVERITIES)))],
+                "notified_at": (
+                    None
+                    if notify_hours is None
+                    else _iso(detected + int(notify_hours * 3600) + int(rng.integers(0, 600)))
+                ),
+                "summary": _INCIDENT_SUMMARIES[int(rng.integers(0, len(_INCIDENT_SUMMARIES)))],
+            }
+        )
+    directory = landing / "incidents"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "part-0000.jsonl"
+    path.write_text(
+        "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows), encoding="utf-8"
+    )
+    return path, len(rows)

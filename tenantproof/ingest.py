@@ -100,6 +100,11 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         "create table if not exists raw.tenant_hash_keys (tenant_id varchar primary key, "
         "hash_key varchar)"
     )
+    # Deleted tenants (tenantproof.deletion): their later rows are quarantined, never loaded.
+    con.execute(
+        "create table if not exists raw.tenant_tombstones (tenant_id varchar primary key, "
+        "deleted_at timestamp, reason varchar)"
+    )
 
 
 def sha256_file(path: Path) -> str:
@@ -133,32 +138,37 @@ def declared_tenant(landing: Path, source: Source, path: Path) -> str | None:
 # -- parsing: every format becomes `_parsed(_line, _record, _parse_error, <columns as text>)` --
 
 
-def _parse_jsonl(con: duckdb.DuckDBPyConnection, source: Source, path: Path) -> None:
-    extracts = []
-    for name in source.columns:
-        if name in source.json_columns:
-            expr = f"nullif(json_extract(line, '$.\"{name}\"')::varchar, 'null')"
-        else:
-            expr = f"json_extract_string(line, '$.\"{name}\"')"
-        extracts.append(f"case when _ok then {expr} end as {name}")
+def _parsed_columns(source: Source) -> str:
+    cols = ", ".join(f"{name} varchar" for name in source.columns)
+    return f"_seq integer, _line bigint, _record varchar, _parse_error varchar, {cols}"
+
+
+def _parse_jsonl(con: duckdb.DuckDBPyConnection, source: Source, path: Path, seq: int) -> None:
+    """Each line is parsed once into a struct of text fields; typing comes after, per field, so
+    a bad value names its field instead of failing the line."""
+    spec = json.dumps(
+        {n: ("JSON" if n in source.json_columns else "VARCHAR") for n in source.columns}
+    )
+    fields = ", ".join(f"s.{name}::varchar as {name}" for name in source.columns)
     con.execute(
-        f"""create or replace temp table _parsed as
+        f"""insert into _parsed
         with lines as (
             select row_number() over () as _line, line
             from read_csv({_q(str(path))}, columns = {{'line': 'VARCHAR'}}, header = false,
                           delim = chr(30), quote = '', escape = '', auto_detect = false)
-        ), checked as (
-            select _line, line, coalesce(try(json_type(line)) = 'OBJECT', false) as _ok
+        ), parsed as (
+            select _line, line,
+                   case when left(ltrim(line), 1) = '{{' then try(from_json(line, {_q(spec)}))
+                   end as s
             from lines where line is not null and trim(line) <> ''
         )
-        select _line, line as _record,
-            case when not _ok then 'malformed line: not a JSON object' end as _parse_error,
-            {", ".join(extracts)}
-        from checked"""
+        select {seq}, _line, line,
+               case when s is null then 'malformed line: not a JSON object' end, {fields}
+        from parsed"""
     )
 
 
-def _parse_csv(con: duckdb.DuckDBPyConnection, source: Source, path: Path) -> None:
+def _parse_csv(con: duckdb.DuckDBPyConnection, source: Source, path: Path, seq: int) -> None:
     names = list(source.columns)
     data: dict[str, list[object]] = {n: [] for n in ["_line", "_record", "_parse_error", *names]}
     with path.open(newline="", encoding="utf-8", errors="replace") as fh:
@@ -189,12 +199,12 @@ def _parse_csv(con: duckdb.DuckDBPyConnection, source: Source, path: Path) -> No
     )
     con.register("_csv_rows", table)
     try:
-        con.execute("create or replace temp table _parsed as select * from _csv_rows")
+        con.execute(f"insert into _parsed select {seq}, * from _csv_rows")
     finally:
         con.unregister("_csv_rows")
 
 
-def _parse_parquet(con: duckdb.DuckDBPyConnection, source: Source, path: Path) -> None:
+def _parse_parquet(con: duckdb.DuckDBPyConnection, source: Source, path: Path, seq: int) -> None:
     present = {
         row[0]
         for row in con.execute(f"select name from parquet_schema({_q(str(path))})").fetchall()
@@ -206,9 +216,9 @@ def _parse_parquet(con: duckdb.DuckDBPyConnection, source: Source, path: Path) -
     missing = [n for n in source.columns if n not in present]
     error = _q(f"file lacks column(s) {', '.join(missing)}") if missing else "null"
     con.execute(
-        f"""create or replace temp table _parsed as
-        select file_row_number + 1 as _line, to_json(p)::varchar as _record,
-               {error}::varchar as _parse_error, {", ".join(cols)}
+        f"""insert into _parsed
+        select {seq}, file_row_number + 1, to_json(p)::varchar, {error}::varchar,
+               {", ".join(cols)}
         from read_parquet({_q(str(path))}, file_row_number = true) p"""
     )
 
@@ -227,9 +237,7 @@ def _typed(name: str, typ: str) -> str:
     return f"try_cast({name} as {typ})"
 
 
-def _checks(
-    source: Source, policy: Policy, declared: str | None
-) -> list[tuple[str, str, str, str]]:
+def _checks(source: Source, policy: Policy) -> list[tuple[str, str, str, str]]:
     """(condition, field, reason SQL, reason code) in the order they are tried."""
     checks: list[tuple[str, str, str, str]] = [
         ("_parse_error is not null", "''", "_parse_error", "malformed")
@@ -248,6 +256,12 @@ def _checks(
                     "type_error",
                 )
             )
+    deleted = (
+        "tenant_id in (select tenant_id from raw.tenant_tombstones)",
+        "'tenant_id'",
+        "'tenant ' || tenant_id || ' was deleted (offboarded): its rows are not loaded'",
+        "tenant_deleted",
+    )
     if source.attribution is Attribution.REGISTRY:
         classes = ", ".join(_q(c) for c in policy.classes)
         regions = " ".join(
@@ -274,6 +288,7 @@ def _checks(
                 "' is not allowed for class ' || tenant_class",
                 "region_not_allowed",
             ),
+            deleted,
         ]
     else:
         rule = "(No Tenant Context, No Write)"
@@ -301,16 +316,16 @@ def _checks(
                     "global_without_justification",
                 ),
             ]
-        if declared is not None:
-            checks.append(
-                (
-                    f"tenant_id is distinct from {_q(declared)}",
-                    "'tenant_id'",
-                    f"'cross-tenant write: file declared for tenant {declared} holds a row for ' "
-                    "|| coalesce('tenant ' || tenant_id, 'global scope')",
-                    "cross_tenant_write",
-                )
+        checks.append(
+            (
+                "_declared is not null and tenant_id is distinct from _declared",
+                "'tenant_id'",
+                "'cross-tenant write: file declared for tenant ' || _declared || "
+                "' holds a row for ' || coalesce('tenant ' || tenant_id, 'global scope')",
+                "cross_tenant_write",
             )
+        )
+        checks.append(deleted)
         checks.append(
             (
                 "tenant_id is not null and _known_tenant is null",
@@ -322,10 +337,18 @@ def _checks(
     key = source.key
     checks += [
         (
-            "_dup_in_file > 1",
+            "_dup_rank > 1 and _first_seq = _seq",
             _q(key),
-            f"'duplicate {key} ' || {key} || ' within the file'",
+            f"'duplicate {key} ' || {key} || ' within the file (first at line ' || _first_line "
+            "|| ')'",
             "duplicate_in_file",
+        ),
+        (
+            "_dup_rank > 1",
+            _q(key),
+            f"'duplicate {key} ' || {key} || ' (first in ' || _first_file || ' line ' || "
+            "_first_line || ')'",
+            "duplicate_in_delivery",
         ),
         (
             "_prior_file is not null",
@@ -338,14 +361,10 @@ def _checks(
 
 
 def _check_and_route(
-    con: duckdb.DuckDBPyConnection,
-    source: Source,
-    policy: Policy,
-    declared: str | None,
-    rel_path: str,
-    sha: str,
-) -> tuple[int, int, int]:
-    checks = _checks(source, policy, declared)
+    con: duckdb.DuckDBPyConnection, source: Source, policy: Policy
+) -> dict[int, tuple[int, int]]:
+    """Load the good rows of `_parsed`, quarantine the rest; rows read and loaded per file."""
+    checks = _checks(source, policy)
     reason = "case " + " ".join(f"when {c} then {r}" for c, _, r, _ in checks) + " end"
     fieldname = "case " + " ".join(f"when {c} then {f}" for c, f, _, _ in checks) + " end"
     code = "case " + " ".join(f"when {c} then {_q(k)}" for c, _, _, k in checks) + " end"
@@ -360,49 +379,63 @@ def _check_and_route(
         ""
         if registry
         else f"left join (select {key}, any_value(_file) as _file from {source.raw_table} "
-        f"group by {key}) _prior on _prior.{key} = p.{key}"
+        f"where {key} in (select {key} from _parsed) group by {key}) _prior "
+        f"on _prior.{key} = p.{key}"
     )
+    order = f"partition by p.{key} order by p._seq, p._line"
     con.execute(
         f"""create or replace temp table _checked as
         select *, {reason} as _reason, {fieldname} as _field, {code} as _code
         from (
-            select p.*, {prior_col} as _prior_file, {known_col} as _known_tenant,
-                   row_number() over (partition by p.{key} order by p._line) as _dup_in_file
-            from _parsed p {known_join} {prior_join}
+            select p.*, f.file as _file, f.declared as _declared, {prior_col} as _prior_file,
+                   {known_col} as _known_tenant,
+                   row_number() over ({order}) as _dup_rank,
+                   first_value(p._seq) over ({order}) as _first_seq,
+                   first_value(f.file) over ({order}) as _first_file,
+                   first_value(p._line) over ({order}) as _first_line
+            from _parsed p join _files f on f.seq = p._seq {known_join} {prior_join}
         ) x"""
     )
     typed_cols = ", ".join(f"{_typed(n, t)} as {n}" for n, t in source.columns.items())
-    if source.attribution is Attribution.REGISTRY:
+    if registry:
         con.execute(
             f"delete from {source.raw_table} where tenant_id in "
             "(select tenant_id from _checked where _reason is null)"
         )
     con.execute(
         f"""insert into {source.raw_table}
-        select {typed_cols}, {_q(rel_path)}, _line, {_q(sha)}, now()::timestamp
-        from _checked where _reason is null"""
+        select {typed_cols}, c._file, c._line, f.sha256, now()::timestamp
+        from _checked c join _files f on f.seq = c._seq where c._reason is null"""
     )
+    hint = "tenant_id" if "tenant_id" in source.columns else "null"
     con.execute(
         f"""insert into raw.quarantine
-        select {_q(source.name)}, {_q(rel_path)}, _line, nullif(_field, ''), _code, _reason,
-               {"tenant_id" if "tenant_id" in source.columns else "null"}, _record,
-               now()::timestamp
+        select {_q(source.name)}, _file, _line, nullif(_field, ''), _code, _reason,
+               {hint}, _record, now()::timestamp
         from _checked where _reason is not null"""
     )
-    read, loaded = con.execute(
-        "select count(*), count(*) filter (where _reason is null) from _checked"
-    ).fetchone()
-    return read, loaded, read - loaded
+    return {
+        seq: (read, loaded)
+        for seq, read, loaded in con.execute(
+            "select _seq, count(*), count(*) filter (where _reason is null) from _checked "
+            "group by _seq"
+        ).fetchall()
+    }
 
 
 def ingest_source(
     con: duckdb.DuckDBPyConnection, landing: Path, source: Source, policy: Policy
 ) -> IngestReport:
-    """Load every new file of one source; each file is one transaction."""
+    """Load every new file of one source in one pass and one transaction.
+
+    A file that cannot be read at all (not UTF-8, not Parquet) is left out and named in the
+    IngestError raised after the others are loaded; it stays in landing and loads once fixed.
+    """
     ensure_schema(con)
     report = IngestReport(source.name)
     files, ignored = landing_files(landing, source)
     report.ignored = [str(p.relative_to(landing)) for p in ignored]
+    new: list[tuple[Path, str, str]] = []
     for path in files:
         rel_path = str(path.relative_to(landing))
         sha = sha256_file(path)
@@ -410,30 +443,52 @@ def ingest_source(
             "select path from raw.file_ledger where source = ? and sha256 = ?",
             [source.name, sha],
         ).fetchone()
-        if seen:
+        if seen or any(sha == s for _, _, s in new):
             report.files.append(FileResult(rel_path, sha, "already_loaded"))
-            continue
-        con.execute("begin transaction")
+        else:
+            new.append((path, rel_path, sha))
+    if not new:
+        return report
+    unreadable: list[str] = []
+    # Parsing fills connection-local temp tables, one statement per file (a file that fails
+    # leaves nothing); the load itself is one transaction.
+    con.execute(f"create or replace temp table _parsed ({_parsed_columns(source)})")
+    con.execute(
+        "create or replace temp table _files "
+        "(seq integer, file varchar, sha256 varchar, declared varchar)"
+    )
+    parsed_files = []
+    for seq, (path, rel_path, sha) in enumerate(new):
         try:
-            PARSERS[source.format](con, source, path)
-            read, loaded, quarantined = _check_and_route(
-                con, source, policy, declared_tenant(landing, source, path), rel_path, sha
-            )
+            PARSERS[source.format](con, source, path, seq)
+        except duckdb.Error as exc:
+            unreadable.append(f"{rel_path}: cannot be read as {source.format} ({exc})")
+            continue
+        con.execute(
+            "insert into _files values (?, ?, ?, ?)",
+            [seq, rel_path, sha, declared_tenant(landing, source, path)],
+        )
+        parsed_files.append((seq, rel_path, sha))
+    con.execute("begin transaction")
+    try:
+        counts = _check_and_route(con, source, policy)
+        for seq, rel_path, sha in parsed_files:
+            read, loaded = counts.get(seq, (0, 0))
             con.execute(
                 "insert into raw.file_ledger values (?, ?, ?, ?, ?, ?, now()::timestamp)",
-                [source.name, rel_path, sha, read, loaded, quarantined],
+                [source.name, rel_path, sha, read, loaded, read - loaded],
             )
-            con.execute("commit")
-        except duckdb.Error as exc:
-            con.execute("rollback")
-            raise IngestError(
-                f"{rel_path}: cannot be read as {source.format} ({exc}); nothing of it was "
-                "loaded, it stays in landing and loads once fixed"
-            ) from exc
-        except Exception:
-            con.execute("rollback")
-            raise
-        report.files.append(FileResult(rel_path, sha, "loaded", read, loaded, quarantined))
+            report.files.append(FileResult(rel_path, sha, "loaded", read, loaded, read - loaded))
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    report.files.sort(key=lambda f: f.path)
+    if unreadable:
+        raise IngestError(
+            "; ".join(unreadable)
+            + ". Nothing of these files was loaded; they stay in landing and load once fixed."
+        )
     return report
 
 

@@ -17,6 +17,10 @@ POLICY_FILES = (
     "redaction_rules.csv",
     "controls.csv",
     "shared_services.csv",
+    # Drift and freshness rules: they shape each bundle's freshness_report.html.
+    "control_inheritance.csv",
+    "change_actions.csv",
+    "drift_kinds.csv",
 )
 REDACTION_METHODS = ("keep", "hash", "mask", "drop")
 

@@ -119,8 +119,27 @@ EVIDENCE_EVENTS = Source(
     required=("evidence_id", "control_id", "observed_at", "status"),
 )
 
+INCIDENTS = Source(
+    name="incidents",
+    format="jsonl",
+    key="incident_id",
+    columns={
+        "incident_id": "VARCHAR",
+        "detected_at": "TIMESTAMP",
+        "tenant_id": "VARCHAR",
+        "global_scope": "VARCHAR",
+        "scope_justification": "VARCHAR",
+        "service_id": "VARCHAR",
+        "severity": "VARCHAR",
+        "notified_at": "TIMESTAMP",
+        "summary": "VARCHAR",
+    },
+    attribution=Attribution.TENANT_OR_GLOBAL,
+    required=("incident_id", "detected_at", "severity"),
+)
+
 SOURCES: dict[str, Source] = {
-    s.name: s for s in (TENANTS, AUDIT_EVENTS, ACCESS_HISTORY, EVIDENCE_EVENTS)
+    s.name: s for s in (TENANTS, AUDIT_EVENTS, ACCESS_HISTORY, EVIDENCE_EVENTS, INCIDENTS)
 }
-EVENT_SOURCES: tuple[Source, ...] = (AUDIT_EVENTS, ACCESS_HISTORY, EVIDENCE_EVENTS)
+EVENT_SOURCES: tuple[Source, ...] = (AUDIT_EVENTS, ACCESS_HISTORY, EVIDENCE_EVENTS, INCIDENTS)
 FORMAT_SUFFIXES = {"jsonl": (".jsonl", ".ndjson"), "csv": (".csv",), "parquet": (".parquet",)}

@@ -8,8 +8,12 @@ import duckdb
 
 
 def connect(
-    path: Path, *, read_only: bool = False, memory_limit: str | None = None
+    path: Path,
+    *,
+    read_only: bool = False,
+    memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
+    """Beyond the memory limit DuckDB spills to `<file>.tmp` beside the database, in the home."""
     """Open the warehouse (or ``:memory:``) with the session settings every caller relies on."""
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)

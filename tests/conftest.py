@@ -15,6 +15,7 @@ from tenantproof.config import HOME_ENV, Home
 from tenantproof.warehouse import connect
 
 AS_OF = date(2026, 11, 15)
+AS_OF_ENV = "TENANTPROOF_AS_OF"  # read by the dbt macro as_of()
 LAST_PERIOD = "2026-10"
 TENANTS = 12
 
@@ -51,6 +52,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltHome]:
     root = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(HOME_ENV, str(root))
+        # freshness and drift are computed as of the generated data's end, not the wall clock
+        mp.setenv(AS_OF_ENV, AS_OF.isoformat())
         home = Home(root).ensure()
         generate(root, tenants=TENANTS, events=3000, seed=11, as_of=AS_OF)
         build(home)
@@ -66,6 +69,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltHome]:
 def use_home(built: BuiltHome, monkeypatch: pytest.MonkeyPatch) -> BuiltHome:
     """The built home as the current one (dbt and Dagster resolve it from the variable)."""
     monkeypatch.setenv(HOME_ENV, str(built.home.root))
+    monkeypatch.setenv(AS_OF_ENV, AS_OF.isoformat())
     return built
 
 

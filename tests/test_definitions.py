@@ -24,6 +24,8 @@ def test_one_graph_from_raw_sources_to_bundles() -> None:
         "export/rpt_tenant_controls",
         "export/rpt_tenant_shared_service_evidence",
         "export/rpt_tenant_registry",
+        "export/rpt_tenant_freshness",  # for each bundle's freshness_report.html
+        "export/rpt_tenant_drift_flags",
     }
     # dbt sources are the ingest assets themselves: staging reads raw/<table>.
     stg = graph.get(dg.AssetKey(["staging", "stg_raw__audit_events"]))
@@ -50,3 +52,25 @@ def test_schedule_exports_every_tenant_last_period_in_one_run() -> None:
     assert request.tags["dagster/asset_partition_range_end"] == "2026-10|t10"
     assert defs.resolve_schedule_def("tenant_audit_bundles_schedule") is not None
     assert defs.resolve_sensor_def("tenant_partitions_sensor") is not None
+
+
+def test_the_analytics_snapshot_reads_the_drift_marts_and_checks_each_kind() -> None:
+    from tenantproof.analytics import drift_kinds
+
+    graph = defs.resolve_asset_graph()
+    snapshot = graph.get(dg.AssetKey("analytics_snapshot"))
+    assert {k.to_user_string() for k in snapshot.parent_keys} == {
+        "marts/fct_evidence_freshness",
+        "marts/fct_evidence_freshness_history",
+        "marts/fct_drift_flags",
+        "marts/dim_tenant_maturity",
+        "marts/fct_incident_notifications",
+        "marts/dim_tenants",
+    }
+    checks = {k.name for k in graph.asset_check_keys if k.asset_key == snapshot.key}
+    assert checks == {k.check_name for k in drift_kinds()}
+    for source in ("incidents", "isolation_incidents", "published_bundles"):
+        assert graph.get(dg.AssetKey(["raw", source])).group_name == "ingest"
+    warehouse = defs.resolve_job_def("warehouse_job")
+    assert dg.AssetKey("analytics_snapshot") in warehouse.asset_layer.selected_asset_keys
+    assert defs.resolve_sensor_def("drift_flags_sensor") is not None

@@ -133,8 +133,10 @@ def test_summary_lists_the_written_files(small: tuple[Path, gen.GenerateSummary]
         "landing/audit_events/tenants/t2/delivery-0001.jsonl",
         "landing/audit_events/tenants/t3/delivery-0001.jsonl",
         "landing/access_history/part-planted.csv",
+        "landing/incidents/part-0000.jsonl",
     ]
     assert summary.tenants == 12
+    assert summary.incidents == 6
     assert summary.planted == EXPECTED_PLANTED
 
 
@@ -233,7 +235,7 @@ def test_bulk_audit_rows_are_valid_and_attributed(
         assert not TENANT_REF.search(reason), reason
         assert not any(name in reason for name in names), reason
         assert not reason.startswith(FORMULA_START)
-    assert 0.01 < global_rows / len(rows) < 0.06
+    assert global_rows == max(gen.GLOBAL_EVENTS_MIN, len(rows) // gen.GLOBAL_EVENT_EVERY)
     support = sum(r["tenant_id"] is not None and r["actor_tenant_id"] is None for r in rows)
     assert 0.01 < support / len(rows) < 0.06
     months = {r["occurred_at"][:7] for r in rows}
@@ -447,3 +449,32 @@ def test_large_run_splits_files_and_clears_old_parts(tmp_path: Path) -> None:
 def test_rejects_too_few_tenants(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         generate(tmp_path, tenants=1, **OVERRIDES)
+
+
+def test_incidents_cover_every_notification_outcome(
+    small: tuple[Path, gen.GenerateSummary],
+) -> None:
+    home, _ = small
+    rows = [
+        json.loads(x)
+        for x in (_landing(home) / "incidents" / "part-0000.jsonl").read_text().splitlines()
+    ]
+    assert [tuple(r) for r in rows] == [gen.INCIDENT_COLUMNS] * 6
+    assert len({r["incident_id"] for r in rows}) == 6
+    tenants = {r["tenant_id"] for r in _tenants(home)}
+    _, end = _window()
+    delays = []
+    for r in rows:
+        detected = _ts(r["detected_at"])
+        assert detected < end
+        if r["tenant_id"] is None:
+            assert r["global_scope"] == "platform" and r["scope_justification"]
+            assert r["service_id"] in SERVICES
+        else:
+            assert r["tenant_id"] in tenants
+            assert r["global_scope"] is None and r["service_id"] is None
+        notified = r["notified_at"] and _ts(r["notified_at"])
+        delays.append(None if not notified else (notified - detected).total_seconds() / 3600)
+    assert sum(d is None for d in delays) == 2, "one never notified, one recent and still due"
+    assert any(d is not None and d > 72 for d in delays), "one notified after every class SLA"
+    assert any(d is not None and d < 24 for d in delays), "one notified on time"

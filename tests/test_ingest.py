@@ -181,11 +181,14 @@ def test_an_unreadable_file_is_named_and_loads_once_fixed(landing: Path, tmp_pat
     bad.write_bytes(event("e1").encode() + b"\n\xff\xfe not utf-8\n")
     con = connect(tmp_path / "w.duckdb")
     load(con, landing, TENANTS)
+    (landing / "audit_events" / "b.jsonl").write_text(event("e2") + "\n")
     with pytest.raises(IngestError, match="audit_events/a.jsonl: cannot be read as jsonl"):
         load(con, landing, AUDIT_EVENTS)
-    assert con.execute(
-        "select count(*) from raw.file_ledger where source = 'audit_events'"
-    ).fetchone() == (0,)
+    # the readable file of the same delivery loaded; the unreadable one is not in the ledger
+    assert con.execute("select event_id from raw.audit_events").fetchall() == [("e2",)]
+    ledger = "select path from raw.file_ledger where source = 'audit_events'"
+    assert con.execute(ledger).fetchall() == [("audit_events/b.jsonl",)]
     bad.write_text(event("e1") + "\n")
     (report,) = load(con, landing, AUDIT_EVENTS)
     assert (report.read, report.loaded) == (1, 1)
+    assert [f.status for f in report.files] == ["loaded", "already_loaded"]

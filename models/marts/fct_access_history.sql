@@ -8,6 +8,10 @@ redaction as (
     select * from {{ ref('int_tenants_joined_to_policies') }}
 ),
 
+mentions as (
+    {{ tenant_mentions('access', ['access_id'], 'tenant_id', ['reason']) }}
+),
+
 final as (
     select
         redaction.tenant_id,
@@ -15,11 +19,11 @@ final as (
         access.accessed_at,
         {{ month_key('access.accessed_at') }} as period,
         {{ redact('actor_id') }} as actor_id,
-        {{ scrub_foreign_tenants('access.actor_tenant_id', 'redaction.tenant_id', 'redaction.tenant_name') }} as actor_tenant_id,
+        {{ own_tenant_or_hidden('access.actor_tenant_id', 'redaction.tenant_id') }} as actor_tenant_id,
         access.global_role,
         access.access_type,
         {{ redact('impersonated_user') }} as impersonated_user,
-        {{ scrub_foreign_tenants('access.reason', 'redaction.tenant_id', 'redaction.tenant_name') }} as reason,
+        {{ scrub_if_mentioned('mentions.access_id is not null', 'access.reason', 'redaction.tenant_id', 'redaction.tenant_name') }} as reason,
         access.session_id,
         {{ redact('actor_email') }} as actor_email,
         {{ redact('actor_ip') }} as actor_ip,
@@ -30,6 +34,7 @@ final as (
         access.source_line
     from access
     inner join redaction on access.tenant_id = redaction.tenant_id
+    left join mentions on access.access_id = mentions.access_id
 )
 
 select * from final

@@ -1,0 +1,545 @@
+"""Offline verification of tenantproof bundles and certificates: what an auditor runs.
+
+This one file is the whole verifier. It imports only the standard library, pyarrow and
+cryptography, so an auditor needs ``pip install pyarrow cryptography`` and this file, not the
+platform (no DuckDB, Dagster, dbt or Great Expectations)::
+
+    python verify.py PATH [--public-key export_public_key.pem]
+
+PATH is a bundle folder, a folder of bundles (a tenant's periods: the chain is checked between
+them), a deletion certificate or a retention purge record. Each data file is read on its own,
+never through hive partitioning, so a row keeps its own tenant_id. Exit status 0 when everything
+passed, 1 when anything failed; each problem is named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import html
+import json
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+MANIFEST = "manifest.json"
+VALIDATION = "validation.json"
+FRESHNESS_REPORT = "freshness_report.html"  # the tenant's offline freshness and drift page
+SIGNATURE = "manifest.sig"
+PUBLIC_KEY = "export_public_key.pem"
+SIGNATURE_SUFFIX = ".sig"
+ALGORITHM = "Ed25519"
+# Files a bundle holds besides the ones its manifest lists: the manifest itself, and its detached
+# signature and the public key, which cannot be hashed inside the manifest they sign.
+UNLISTED = (MANIFEST, SIGNATURE, PUBLIC_KEY)
+DATA_KINDS = ("audit_events", "access_history", "evidence", "controls", "shared_service_evidence")
+FORMATS = ("parquet", "csv")
+MANIFEST_KEYS = (
+    "tenant_id",
+    "tenant_class",
+    "residency_region",
+    "period",
+    "generated_at",
+    "policy_version",
+    "redaction_profile",
+    "files",
+    "validation",
+)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# The same month key as tenantproof.periods; repeated here so that this file stands alone.
+PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+DELETION = "tenant_deletion"
+PURGE = "retention_purge"
+CERTIFICATE_KINDS = (DELETION, PURGE)
+CERTIFICATE_KEYS = ("certificate_version", "kind", "tenant_id", "tables", "verification", "signing")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def key_fingerprint(key: Ed25519PublicKey) -> str:
+    """sha256 of the raw 32-byte public key: the same whatever the PEM's line breaks."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()
+
+
+def load_public_key(pem: bytes, origin: str) -> Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except ValueError as exc:
+        raise ValueError(f"{origin}: not a PEM public key ({exc})") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"{origin}: not an {ALGORITHM} public key")
+    return key
+
+
+@dataclass
+class Report:
+    """What was checked on one bundle or certificate, and every problem found."""
+
+    kind: str  # bundle | tenant_deletion | retention_purge | unknown
+    target: Path
+    subject: str = ""
+    problems: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def render(self) -> str:
+        head = f"{'PASS' if self.ok else 'FAIL'}  {self.kind} {self.target}"
+        lines = [head + (f" ({self.subject})" if self.subject else "")]
+        lines += [f"      problem: {p}" for p in self.problems]
+        lines += [f"      ok: {c}" for c in self.checked]
+        lines += [f"      note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+# -- the bundle contract (DESIGN, "The bundle") --
+
+
+def _csv_stats(
+    path: Path, name: str, tenant: str, pattern: re.Pattern[str] | None, problems: list[str]
+) -> tuple[list[str], int, int, int]:
+    """Header, rows, rows of another tenant and cells naming another tenant, streamed."""
+    rows = foreign = hits = 0
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, [])
+        index = header.index("tenant_id") if "tenant_id" in header else None
+        for line, r in enumerate(reader, start=2):
+            rows += 1
+            for column, cell in zip(header, r, strict=False):
+                if cell.startswith(FORMULA_START):
+                    problems.append(f"{name}:{line}: {column} starts a spreadsheet formula")
+                if pattern is not None and column != "tenant_id" and pattern.search(cell):
+                    hits += 1
+            if index is not None and (len(r) <= index or r[index] != tenant):
+                foreign += 1
+    return header, rows, foreign, hits
+
+
+def _parquet_stats(
+    path: Path, tenant: str, pattern: re.Pattern[str] | None
+) -> tuple[list[str], int, int, int]:
+    table = pq.read_table(path, partitioning=None)
+    header = table.column_names
+    foreign = hits = 0
+    if "tenant_id" in header:
+        same = pc.equal(table.column("tenant_id").cast(pa.string()), tenant).fill_null(False)
+        foreign = table.num_rows - (pc.sum(same.cast(pa.int64())).as_py() or 0)
+    if pattern is not None:
+        for column in header:
+            if column == "tenant_id" or not pa.types.is_string(table.schema.field(column).type):
+                continue
+            hits += sum(1 for v in table.column(column).to_pylist() if v and pattern.search(v))
+    return header, table.num_rows, foreign, hits
+
+
+# A self-contained page loads nothing: no script, no external stylesheet, image or font.
+EXTERNAL_HTML = re.compile(
+    r"<script|(?:src|href)\s*=\s*[\"']?\s*(?:https?:)?//|@import|url\(", re.I
+)
+
+
+def _html_problems(path: Path, name: str, pattern: re.Pattern[str] | None) -> list[str]:
+    """A bundle's HTML page must be offline and name no other tenant."""
+    text = path.read_text(encoding="utf-8")
+    problems = []
+    if EXTERNAL_HTML.search(text):
+        problems.append(f"{name}: loads a script or a resource (the page must be self-contained)")
+    if pattern is not None and pattern.search(html.unescape(text)):
+        problems.append(f"{name}: names another tenant")
+    return problems
+
+
+def check_bundle(
+    folder: Path, foreign_identifiers: Iterable[str] = (), *, layout: bool = True
+) -> list[str]:
+    """Every way the bundle breaks its contract, as readable lines; empty when it holds.
+
+    ``layout`` also requires the folder to sit at ``<region>/<tenant_id>/<period>``, as published;
+    an auditor's copy may sit anywhere, so verification checks only what the manifest signs.
+    """
+    problems: list[str] = []
+    manifest_path = folder / MANIFEST
+    if not manifest_path.exists():
+        return [f"{folder}: {MANIFEST} is missing"]
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        return [f"{MANIFEST}: not valid JSON ({exc})"]
+    missing = [k for k in MANIFEST_KEYS if k not in manifest]
+    if missing:
+        problems.append(f"{MANIFEST}: missing {', '.join(missing)}")
+        return problems
+    tenant = manifest["tenant_id"]
+    expected_place = (manifest["residency_region"], tenant, manifest["period"]["key"])
+    if layout and tuple(folder.parts[-3:]) != expected_place:
+        problems.append(
+            f"bundle folder {'/'.join(folder.parts[-3:])} does not match the manifest "
+            f"{'/'.join(expected_place)}"
+        )
+    listed = {f["name"]: f for f in manifest["files"]}
+    wanted = {f"{k}.{fmt}" for k in DATA_KINDS for fmt in FORMATS} | {VALIDATION, FRESHNESS_REPORT}
+    for name in sorted(wanted - set(listed)):
+        problems.append(f"{MANIFEST}: {name} is not listed")
+    present = {p.name for p in folder.iterdir() if p.is_file()}
+    for name in sorted(present - set(listed) - set(UNLISTED)):
+        problems.append(f"{name}: file is not in the manifest")
+    for name in sorted(p.name for p in folder.iterdir() if p.is_dir()):
+        problems.append(f"{name}/: folder is not in the manifest")
+    pattern = None
+    words = sorted({w for w in foreign_identifiers if w}, key=len, reverse=True)
+    if words:
+        pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.I)
+    for name, entry in sorted(listed.items()):
+        path = folder / name
+        if not path.exists():
+            problems.append(f"{name}: listed in the manifest but missing")
+            continue
+        if path.stat().st_size != entry["bytes"]:
+            problems.append(f"{name}: {path.stat().st_size} bytes, manifest says {entry['bytes']}")
+        if sha256_file(path) != entry["sha256"]:
+            problems.append(f"{name}: sha256 does not match the manifest")
+        try:
+            if entry["format"] == "parquet":
+                header, rows, foreign, hits = _parquet_stats(path, tenant, pattern)
+            elif entry["format"] == "csv":
+                header, rows, foreign, hits = _csv_stats(path, name, tenant, pattern, problems)
+            else:
+                if entry["format"] == "html":
+                    problems += _html_problems(path, name, pattern)
+                if name == VALIDATION:
+                    doc = json.loads(path.read_text(encoding="utf-8"))
+                    if not doc.get("success"):
+                        problems.append(f"{VALIDATION}: validation did not succeed")
+                continue
+        except (OSError, ValueError, pa.ArrowException, csv.Error) as exc:
+            problems.append(f"{name}: cannot be read as {entry['format']} ({exc})")
+            continue
+        if entry["rows"] != rows:
+            problems.append(f"{name}: {rows} rows, manifest says {entry['rows']}")
+        if "tenant_id" not in header:
+            problems.append(f"{name}: no tenant_id column")
+            continue
+        if foreign:
+            problems.append(f"{name}: {foreign} row(s) whose tenant_id is not {tenant}")
+        if hits:
+            problems.append(f"{name}: {hits} cell(s) name another tenant")
+    if not manifest["validation"].get("success"):
+        problems.append(f"{MANIFEST}: validation.success is not true")
+    return problems
+
+
+# -- signatures --
+
+
+def check_signature(
+    document: Path, signature: Path, public_key_pem: bytes | None, signing: Any
+) -> tuple[list[str], list[str], list[str]]:
+    """Problems, ok-lines and notes for a detached Ed25519 signature over the document's bytes.
+
+    Without a given key the document's own copy (next to it) is used: that proves the files
+    agree with each other, not who signed them, so the caller is told to pin the key."""
+    problems: list[str] = []
+    notes: list[str] = []
+    if not signature.exists():
+        return [f"{signature.name} is missing: {document.name} is not signed"], [], notes
+    shipped = document.parent / PUBLIC_KEY
+    if public_key_pem is None:
+        if not shipped.exists():
+            return [f"{PUBLIC_KEY} is missing and no --public-key was given"], [], notes
+        public_key_pem, origin = shipped.read_bytes(), f"the {PUBLIC_KEY} shipped with it"
+        notes.append(
+            f"verified with the {PUBLIC_KEY} shipped beside {document.name}; pass --public-key "
+            "with the platform's published key to prove who signed it"
+        )
+    else:
+        origin = "the given public key"
+    try:
+        key = load_public_key(public_key_pem, origin)
+    except ValueError as exc:
+        return [str(exc)], [], notes
+    fingerprint = key_fingerprint(key)
+    try:
+        key.verify(signature.read_bytes(), document.read_bytes())
+    except InvalidSignature:
+        problems.append(
+            f"{signature.name}: the signature does not match {document.name} under {origin} "
+            f"(key sha256 {fingerprint[:16]}): {document.name} was changed after signing, or "
+            "was signed with another key"
+        )
+        return problems, [], notes
+    stated = signing.get("public_key_sha256") if isinstance(signing, dict) else None
+    if stated is None:
+        problems.append(f"{document.name}: does not state the key it was signed with (signing)")
+    elif stated != fingerprint:
+        problems.append(
+            f"{document.name}: states signing key sha256 {stated[:16]}, verified with "
+            f"{fingerprint[:16]}"
+        )
+    if shipped.exists() and public_key_pem != shipped.read_bytes():
+        try:
+            if key_fingerprint(load_public_key(shipped.read_bytes(), PUBLIC_KEY)) != fingerprint:
+                notes.append(f"the {PUBLIC_KEY} shipped beside it is not the given key")
+        except ValueError as exc:
+            notes.append(str(exc))
+    ok = [f"signature {ALGORITHM} over {document.name}, key sha256 {fingerprint[:16]}"]
+    return problems, ok, notes
+
+
+# -- bundles --
+
+
+def _manifest_of(folder: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _siblings(folder: Path, tenant: str) -> dict[str, Path]:
+    """Other bundles of the same tenant beside this one, by period (from their manifests)."""
+    out: dict[str, Path] = {}
+    parent = folder.resolve().parent
+    for other in sorted(p for p in parent.iterdir() if p.is_dir() and p != folder.resolve()):
+        doc = _manifest_of(other)
+        if doc and doc.get("tenant_id") == tenant and isinstance(doc.get("period"), dict):
+            out.setdefault(str(doc["period"].get("key")), other)
+    return out
+
+
+def check_chain(folder: Path, manifest: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """The link to the tenant's previous bundle, when that bundle is beside this one."""
+    problems: list[str] = []
+    checked: list[str] = []
+    notes: list[str] = []
+    if "previous_manifest" not in manifest:
+        return [f"{MANIFEST}: previous_manifest is missing (the chain cannot be checked)"], [], []
+    tenant, period = manifest["tenant_id"], manifest["period"]["key"]
+    link = manifest["previous_manifest"]
+    siblings = _siblings(folder, tenant)
+    earlier = sorted(p for p in siblings if p < period)
+    if link is None:
+        if earlier:
+            notes.append(
+                f"chain: {period} was the tenant's first bundle when issued; the earlier "
+                f"bundle(s) {', '.join(earlier)} beside it were issued after it"
+            )
+        else:
+            checked.append(f"chain: {period} is the tenant's first bundle")
+        return problems, checked, notes
+    prev_period, prev_sha = link.get("period"), link.get("sha256")
+    if not isinstance(prev_period, str) or not isinstance(prev_sha, str) or prev_period >= period:
+        return [f"{MANIFEST}: previous_manifest is malformed ({link!r})"], [], []
+    target = siblings.get(prev_period)
+    if target is None:
+        before = [p for p in earlier if p < prev_period]
+        if before:
+            problems.append(
+                f"chain: {period} links to {prev_period}, which is missing while earlier "
+                f"bundle(s) {', '.join(before)} are present: a bundle of the chain was removed"
+            )
+        else:
+            notes.append(f"chain: the previous bundle {prev_period} is not here; link not checked")
+        return problems, checked, notes
+    actual = sha256_file(target / MANIFEST)
+    replaced = (_manifest_of(target) or {}).get("replaces") or []
+    if actual == prev_sha:
+        checked.append(f"chain: links to {prev_period} (present, manifest sha256 matches)")
+    elif prev_sha in replaced:
+        checked.append(f"chain: links to {prev_period}, which was re-exported since (signed)")
+        notes.append(f"chain: {prev_period} present is a declared re-export of the one linked")
+    else:
+        problems.append(
+            f"chain: {period} links to the {prev_period} manifest sha256 {prev_sha[:16]}, but "
+            f"the {prev_period} bundle present has {actual[:16]}: it was replaced or altered"
+        )
+    between = [p for p in siblings if prev_period < p < period]
+    if between:
+        notes.append(f"chain: {', '.join(between)} issued after {period} (a backfill)")
+    return problems, checked, notes
+
+
+def verify_bundle(
+    folder: Path, public_key_pem: bytes | None = None, foreign_identifiers: Iterable[str] = ()
+) -> Report:
+    """Signature, every listed file's sha256/bytes/rows, every row's tenant, the chain link."""
+    report = Report("bundle", folder)
+    manifest_path = folder / MANIFEST
+    if not manifest_path.exists():
+        report.problems.append(f"{MANIFEST} is missing")
+        return report
+    manifest = _manifest_of(folder)
+    if manifest is None:
+        report.problems.append(f"{MANIFEST}: not a valid JSON object")
+        return report
+    period_doc = manifest.get("period")
+    period = period_doc.get("key") if isinstance(period_doc, dict) else None
+    report.subject = f"tenant {manifest.get('tenant_id')}, period {period}"
+    problems, checked, notes = check_signature(
+        manifest_path, folder / SIGNATURE, public_key_pem, manifest.get("signing")
+    )
+    report.problems += problems
+    report.checked += checked
+    report.notes += notes
+    contract = check_bundle(folder, foreign_identifiers, layout=False)
+    report.problems += contract
+    if PERIOD_RE.match(folder.name) and period and folder.name != period:
+        report.problems.append(f"folder {folder.name} holds the bundle of period {period}")
+    if any(k not in manifest for k in MANIFEST_KEYS):
+        return report
+    files = {f["name"]: f for f in manifest["files"]}
+    for kind in DATA_KINDS:
+        a, b = files.get(f"{kind}.parquet"), files.get(f"{kind}.csv")
+        if a and b and a.get("rows") != b.get("rows"):
+            report.problems.append(
+                f"{MANIFEST}: {kind}.parquet has {a.get('rows')} rows, {kind}.csv {b.get('rows')}"
+            )
+    if not contract:
+        rows = sum(f.get("rows") or 0 for f in manifest["files"] if f["format"] == "parquet")
+        report.checked.append(
+            f"{len(files)} files: sha256, bytes and rows match the manifest ({rows} rows in "
+            f"Parquet, the same in CSV); every row's tenant_id is {manifest['tenant_id']}"
+        )
+    problems, checked, notes = check_chain(folder, manifest)
+    report.problems += problems
+    report.checked += checked
+    report.notes += notes
+    return report
+
+
+# -- certificates (tenant deletion, retention purge) --
+
+
+def verify_certificate(path: Path, public_key_pem: bytes | None = None) -> Report:
+    """Signature, completeness, and that every recorded check had its expected result."""
+    report = Report("certificate", path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        report.problems.append(f"{path.name}: not valid JSON ({exc})")
+        return report
+    if not isinstance(doc, dict):
+        report.problems.append(f"{path.name}: not a JSON object")
+        return report
+    report.kind = str(doc.get("kind", "certificate"))
+    report.subject = f"tenant {doc.get('tenant_id')}"
+    problems, checked, notes = check_signature(
+        path, path.with_suffix(SIGNATURE_SUFFIX), public_key_pem, doc.get("signing")
+    )
+    report.problems += problems
+    report.checked += checked
+    report.notes += notes
+    missing = [k for k in CERTIFICATE_KEYS if k not in doc]
+    if missing:
+        report.problems.append(f"{path.name}: missing {', '.join(missing)}")
+        return report
+    if doc["kind"] not in CERTIFICATE_KINDS:
+        report.problems.append(f"{path.name}: unknown kind {doc['kind']!r}")
+        return report
+    for row in doc["tables"]:
+        name, before, after = row.get("table"), row.get("rows_before"), row.get("rows_after")
+        if not isinstance(before, int) or not isinstance(after, int):
+            report.problems.append(f"tables: {name}: rows_before/rows_after are not counts")
+        elif doc["kind"] == DELETION and after != 0:
+            report.problems.append(f"tables: {name}: {after} row(s) of the tenant remain")
+        elif doc["kind"] == DELETION and row.get("mentions_after", 0) != 0:
+            report.problems.append(
+                f"tables: {name}: {row['mentions_after']} row(s) still name the tenant"
+            )
+        elif doc["kind"] == PURGE:
+            if after > before:
+                report.problems.append(f"tables: {name}: more rows after the purge than before")
+            elif row.get("rows_purged", before - after) != before - after:
+                report.problems.append(f"tables: {name}: rows_purged is not before - after")
+    failed = 0
+    for check in doc["verification"]:
+        passed = check.get("result") == check.get("expected")
+        if not passed or check.get("passed") is not True:
+            failed += 1
+            report.problems.append(
+                f"verification: {check.get('check')}: result {check.get('result')!r}, "
+                f"expected {check.get('expected')!r}"
+            )
+    if doc["kind"] == DELETION and doc.get("verified") is not True:
+        report.problems.append(f"{path.name}: the deletion is not marked verified")
+    if not failed:
+        report.checked.append(
+            f"{len(doc['tables'])} table count(s) and {len(doc['verification'])} verification "
+            "check(s) as expected"
+        )
+    return report
+
+
+# -- entry point --
+
+
+def _certificate_kind(path: Path) -> str | None:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    kind = doc.get("kind") if isinstance(doc, dict) else None
+    return kind if kind in CERTIFICATE_KINDS else None
+
+
+def verify_path(path: Path, public_key_pem: bytes | None = None) -> list[Report]:
+    """Everything verifiable at PATH: one bundle, one certificate, or all of them below it."""
+    if path.is_file():
+        if path.name == MANIFEST:
+            return [verify_bundle(path.parent, public_key_pem)]
+        if path.suffix == ".json":
+            return [verify_certificate(path, public_key_pem)]
+        return [Report("unknown", path, problems=["not a bundle folder or a certificate"])]
+    if not path.is_dir():
+        return [Report("unknown", path, problems=["does not exist"])]
+    if (path / MANIFEST).exists():
+        return [verify_bundle(path, public_key_pem)]
+    reports = []
+    for candidate in sorted(path.rglob("*.json")):
+        if candidate.name == MANIFEST:
+            reports.append(verify_bundle(candidate.parent, public_key_pem))
+        elif candidate.name != VALIDATION and _certificate_kind(candidate):
+            reports.append(verify_certificate(candidate, public_key_pem))
+    return reports or [Report("unknown", path, problems=["no bundle or certificate found"])]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="verify", description=__doc__.split("\n")[0])
+    p.add_argument("path", type=Path, help="a bundle folder, a folder of bundles, a certificate")
+    p.add_argument(
+        "--public-key", type=Path, help=f"the platform's published {PUBLIC_KEY} (recommended)"
+    )
+    args = p.parse_args(argv)
+    key = args.public_key.read_bytes() if args.public_key else None
+    reports = verify_path(args.path, key)
+    for report in reports:
+        print(report.render())
+    failed = sum(not r.ok for r in reports)
+    print(f"{len(reports) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

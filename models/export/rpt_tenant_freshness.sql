@@ -1,0 +1,14 @@
+{# A tenant's evidence freshness as it goes into its bundle's freshness_report.html. #}
+with freshness as (
+    select * from {{ ref('fct_evidence_freshness') }}
+),
+
+final as (
+    select
+        tenant_id, control_id, family, title, freshness_sla_days, last_evidence_at,
+        last_evidence_origin, last_evidence_service_id, last_evidence_status, evidence_count,
+        age_days, status, as_of
+    from freshness
+)
+
+select * from final
