@@ -12,6 +12,8 @@ from dagster_dbt import (
 )
 
 from orchestration.project import dbt_project
+from orchestration.resources import TenantproofResource
+from tenantproof.buildstate import full_refresh_reason, record_build
 
 
 class TenantproofTranslator(DagsterDbtTranslator):
@@ -42,6 +44,16 @@ class TenantproofTranslator(DagsterDbtTranslator):
         settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True)
     ),
 )
-def warehouse_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    """Staging, intermediate, marts and the export-shaped models, with their data tests."""
-    yield from dbt.cli(["build"], context=context).stream()
+def warehouse_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, tenantproof: TenantproofResource
+):
+    """Staging, intermediate, marts and the export-shaped models, with their data tests. The
+    large marts are incremental; a changed policy or registry, or removed rows, rebuild them in
+    full (tenantproof/buildstate.py)."""
+    home = tenantproof.get_home()
+    version = tenantproof.policy().version
+    reason = full_refresh_reason(home, version)
+    args = ["build", "--full-refresh"] if reason else ["build"]
+    context.log.info(f"dbt {' '.join(args)}" + (f" ({reason})" if reason else ""))
+    yield from dbt.cli(args, context=context).stream()
+    record_build(home, version, full_refresh=reason is not None)

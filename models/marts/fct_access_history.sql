@@ -1,7 +1,13 @@
 {# Access to each tenant's data (spec §5.1): admin actions and impersonations flagged, and
-   admin actions without a logged reason marked for follow-up. #}
+   admin actions without a logged reason marked for follow-up. Incremental like
+   fct_audit_events. #}
+{{ config(materialized='incremental', incremental_strategy='append') }}
+
 with access as (
     select * from {{ ref('stg_raw__access_history') }}
+    {% if is_incremental() %}
+    where loaded_at > (select coalesce(max(loaded_at), cast('1970-01-01' as timestamp)) from {{ this }})
+    {% endif %}
 ),
 
 redaction as (
@@ -31,7 +37,8 @@ final as (
         access.access_type in ('admin', 'impersonation')
             and coalesce(trim(access.reason), '') = '' as admin_without_reason,
         access.source_file,
-        access.source_line
+        access.source_line,
+        access.loaded_at
     from access
     inner join redaction on access.tenant_id = redaction.tenant_id
     left join mentions on access.access_id = mentions.access_id

@@ -1,7 +1,21 @@
 {# Audit events per bundle tenant, redacted by the tenant's profile and with other tenants'
-   identifiers scrubbed from every free-text column. #}
-with events as (
-    select * from {{ ref('int_audit_events_attributed') }}
+   identifiers scrubbed from every free-text column. Incremental: a build appends the events
+   loaded since the last one; a change of policy or registry rebuilds it in full
+   (tenantproof/buildstate.py). #}
+{{ config(materialized='incremental', incremental_strategy='append') }}
+
+{% set new_rows %}
+    {% if is_incremental() %}
+    where loaded_at > (select coalesce(max(loaded_at), cast('1970-01-01' as timestamp)) from {{ this }})
+    {% endif %}
+{% endset %}
+
+with loaded as (
+    select * from {{ ref('stg_raw__audit_events') }} {{ new_rows }}
+),
+
+events as (
+    select * from {{ ref('int_audit_events_attributed') }} {{ new_rows }}
 ),
 
 redaction as (
@@ -12,7 +26,7 @@ mentions as (
     {# on the events as loaded, before global events fan out: a global event that names any
        tenant is scrubbed for every tenant that receives it #}
     {{ tenant_mentions(
-        ref('stg_raw__audit_events'), ['event_id'], "coalesce(tenant_id, '')",
+        'loaded', ['event_id'], "coalesce(tenant_id, '')",
         ['scope_justification', 'resource_id', 'reason', 'details']
     ) }}
 ),
@@ -40,7 +54,8 @@ final as (
         {{ scrub_if_mentioned('mentions.event_id is not null', 'events.reason', 'redaction.tenant_id', 'redaction.tenant_name') }} as reason,
         {{ scrub_if_mentioned('mentions.event_id is not null', 'events.details', 'redaction.tenant_id', 'redaction.tenant_name') }} as details,
         events.source_file,
-        events.source_line
+        events.source_line,
+        events.loaded_at
     from events
     inner join redaction on events.bundle_tenant_id = redaction.tenant_id
     left join mentions on events.event_id = mentions.event_id

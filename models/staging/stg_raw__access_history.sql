@@ -17,7 +17,8 @@ final as (
         actor_email,
         actor_ip,
         _file as source_file,
-        _line as source_line
+        _line as source_line,
+        _loaded_at as loaded_at
     from source
 )
 

@@ -22,7 +22,8 @@ final as (
         reason,
         details,
         _file as source_file,
-        _line as source_line
+        _line as source_line,
+        _loaded_at as loaded_at
     from source
 )
 
