@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,19 +10,12 @@ from typing import Any
 from exports.bundle import StagedBundle
 from exports.signing import ExportSigner, sign_file, signing_fields
 from exports.validation import ValidationResult
+from exports.verify import sha256_file
 from tenantproof.periods import period_bounds
 
 MANIFEST = "manifest.json"
 VALIDATION = "validation.json"
 MANIFEST_VERSION = 1
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _dump(path: Path, payload: dict[str, Any]) -> None:
@@ -93,7 +85,7 @@ def write_bundle_documents(
                 "format": name.rsplit(".", 1)[1],
                 "rows": file_rows.get(name),
                 "bytes": path.stat().st_size,
-                "sha256": sha256_of(path),
+                "sha256": sha256_file(path),
             }
         )
     manifest = {

@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from exports.bundle import StagedBundle
+from exports.bundle import FORMULA_START, StagedBundle
 from exports.scope import BUNDLE_RELATIONS, RELATIONS, TenantScope, tenant_identifiers
 from tenantproof.config import EXPECTATIONS_DIR
 from tenantproof.policy import Policy
@@ -132,6 +132,8 @@ class _KindFrames:
     isolation: pd.DataFrame  # distinct (file, tenant_id) with expected tenant, foreign mentions
     pii: dict[str, pd.DataFrame]  # profile -> distinct values of each PII column
     rows: dict[str, int]  # file -> rows read
+    digests: dict[str, str]  # file -> rows and an order-free digest of their content
+    twins: dict[str, str]  # file -> the other format's file of the same bundle and kind
 
 
 def _kind_frames(
@@ -158,13 +160,14 @@ def _kind_frames(
     )
     parquet_files = [r[1] for r in expect_rows if r[2] == "parquet"]
     csv_files = [r[1] for r in expect_rows if r[2] == "csv"]
-    columns = [
-        r[0]
-        for r in con.execute(
-            "describe select * from read_parquet(?, hive_partitioning = false)", [parquet_files[:1]]
-        ).fetchall()
-    ]
-    text_cols = [c for c in columns if c != "tenant_id"]
+    schema = con.execute(
+        "describe select * from read_parquet(?, hive_partitioning = false)", [parquet_files[:1]]
+    ).fetchall()
+    columns = [r[0] for r in schema]
+    varchar_cols = {r[0] for r in schema if r[1] == "VARCHAR"}
+    # Text that could name a tenant: typed values (times, flags, numbers) and the two columns
+    # the bundle's place already fixes cannot.
+    text_cols = [c for c in columns if c in varchar_cols and c not in ("tenant_id", "period")]
     csv_columns = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
     pii = [c for c in pii_columns if c in columns]
     con.register("_expect", expect)
@@ -191,6 +194,7 @@ def _kind_frames(
                     select rowid as rid, file_idx,
                            unnest(string_split_regex(lower({text}), '[^a-z0-9_]+')) as token
                     from _staged
+                    where file_idx in (select file_idx from _expect where format = 'parquet')
                 ), candidates as (
                     select distinct t.rid
                     from tokens t
@@ -207,6 +211,26 @@ def _kind_frames(
                 [pattern],
             ).fetchall()
         )
+        # The CSV twin holds the Parquet rows exactly, as text and neutralised against formulas:
+        # one order-free digest per file shows it, so the word scan above need not read it.
+        starts = ", ".join(f"chr({ord(c)})" for c in FORMULA_START)
+        cells = []
+        for c in columns:
+            cell = f"coalesce(s.{c}, '')"
+            if c in varchar_cols:
+                cell = (
+                    f"case when e.format = 'parquet' and left({cell}, 1) in ({starts}) "
+                    f"then chr(39) || {cell} else {cell} end"
+                )
+            cells.append(cell)
+        digests = {
+            expect_rows[i][1]: str(d)
+            for i, d in con.execute(
+                f"""select s.file_idx,
+                       count(*) || ':' || sum(hash(concat_ws(chr(30), {", ".join(cells)}))::hugeint)
+                from _staged s join _expect e on e.file_idx = s.file_idx group by 1"""
+            ).fetchall()
+        }
         pairs = con.execute(
             "select file_idx, tenant_id, count(*) from _staged group by all"
         ).fetchall()
@@ -246,7 +270,11 @@ def _kind_frames(
     finally:
         con.unregister("_expect")
         con.unregister("_first_words")
-    return _KindFrames(isolation, pii_frames, rows)
+    twins = {}
+    for i in range(0, len(expect_rows), 2):  # each bundle's Parquet file, then its CSV twin
+        parquet, csv = expect_rows[i][1], expect_rows[i + 1][1]
+        twins[parquet], twins[csv] = csv, parquet
+    return _KindFrames(isolation, pii_frames, rows, digests, twins)
 
 
 def _expected_counts(scope: TenantScope, relation: str) -> dict[tuple[str, str | None], int]:
@@ -285,7 +313,15 @@ def validate_staged(
             want = expected.get((b.tenant_id, b.period if rel.periodic else None), 0)
             for fmt in ("parquet", "csv"):
                 path = str(b.files[f"{rel.name}.{fmt}"])
-                count_rows.append((f"{rel.name}.{fmt}", file_rows[path], want))
+                count_rows.append(
+                    (
+                        f"{rel.name}.{fmt}",
+                        file_rows[path],
+                        want,
+                        frames.digests.get(path, "0:0"),
+                        frames.digests.get(frames.twins[path], "0:0"),
+                    )
+                )
         validator.run(ISOLATION_SUITE, isolation["expectations"], frames.isolation, rel.name)
         for profile, values in frames.pii.items():
             if values.empty:
@@ -301,7 +337,10 @@ def validate_staged(
             if expectations:
                 validator.run(PII_SUITE, expectations, values, f"{profile}/{rel.name}")
     row_counts = load_suite_file(ROW_COUNT_SUITE)
-    counts = pd.DataFrame(count_rows, columns=["file", "rows_in_file", "rows_expected"])
+    counts = pd.DataFrame(
+        count_rows,
+        columns=["file", "rows_in_file", "rows_expected", "content_digest", "twin_digest"],
+    )
     validator.run(ROW_COUNT_SUITE, row_counts["expectations"], counts, "all")
     outcomes = validator.outcomes
     return ValidationResult(

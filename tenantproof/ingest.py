@@ -12,7 +12,6 @@ its own data plane): a row in them for any other tenant is a cross-tenant write 
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from exports.verify import sha256_file
 from tenantproof.keys import LocalKeyStore
 from tenantproof.policy import Policy
 from tenantproof.sources import FORMAT_SUFFIXES, SOURCES, TENANTS, Attribution, Source
@@ -107,14 +107,6 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def landing_files(landing: Path, source: Source) -> tuple[list[Path], list[Path]]:
     """The source's files in a stable order, and the files of no format it reads."""
     folder = landing / source.name
@@ -144,23 +136,40 @@ def _parsed_columns(source: Source) -> str:
 
 
 def _parse_jsonl(con: duckdb.DuckDBPyConnection, source: Source, path: Path, seq: int) -> None:
-    """Each line is parsed once into a struct of text fields; typing comes after, per field, so
-    a bad value names its field instead of failing the line."""
-    spec = json.dumps(
-        {n: ("JSON" if n in source.json_columns else "VARCHAR") for n in source.columns}
+    """A file whose every line is a JSON object goes through DuckDB's JSON reader (rows in file
+    order, so the row number is the line); any other file is parsed line by line, so that a bad
+    line is quarantined with its number and text and the rest still loads. Fields are read as
+    text; typing comes after, per field, so a bad value names its field."""
+    lines = (
+        f"read_csv({_q(str(path))}, columns = {{'line': 'VARCHAR'}}, header = false, "
+        "delim = chr(30), quote = '', escape = '', auto_detect = false)"
     )
+    irregular = con.execute(
+        f"select count(*) filter (where line is null or left(ltrim(line), 1) <> '{{' "
+        f"or not json_valid(line)) from {lines}"
+    ).fetchone()[0]
+    types = {n: ("JSON" if n in source.json_columns else "VARCHAR") for n in source.columns}
+    if irregular == 0:
+        columns = "{" + ", ".join(f"{_q(n)}: {_q(t)}" for n, t in types.items()) + "}"
+        fields = ", ".join(f"{name}::varchar" for name in source.columns)
+        con.execute(
+            f"""insert into _parsed
+            select {seq}, row_number() over (), null, null, {fields}
+            from read_json({_q(str(path))}, format = 'newline_delimited',
+                           columns = {columns})"""
+        )
+        return
+    spec = json.dumps(types)
     fields = ", ".join(f"s.{name}::varchar as {name}" for name in source.columns)
     con.execute(
         f"""insert into _parsed
-        with lines as (
-            select row_number() over () as _line, line
-            from read_csv({_q(str(path))}, columns = {{'line': 'VARCHAR'}}, header = false,
-                          delim = chr(30), quote = '', escape = '', auto_detect = false)
+        with numbered as (
+            select row_number() over () as _line, line from {lines}
         ), parsed as (
             select _line, line,
                    case when left(ltrim(line), 1) = '{{' then try(from_json(line, {_q(spec)}))
                    end as s
-            from lines where line is not null and trim(line) <> ''
+            from numbered where line is not null and trim(line) <> ''
         )
         select {seq}, _line, line,
                case when s is null then 'malformed line: not a JSON object' end, {fields}
@@ -337,14 +346,14 @@ def _checks(source: Source, policy: Policy) -> list[tuple[str, str, str, str]]:
     key = source.key
     checks += [
         (
-            "_dup_rank > 1 and _first_seq = _seq",
+            "_first_seq is not null and _first_seq = _seq and _first_line <> _line",
             _q(key),
             f"'duplicate {key} ' || {key} || ' within the file (first at line ' || _first_line "
             "|| ')'",
             "duplicate_in_file",
         ),
         (
-            "_dup_rank > 1",
+            "_first_seq is not null and (_first_seq <> _seq or _first_line <> _line)",
             _q(key),
             f"'duplicate {key} ' || {key} || ' (first in ' || _first_file || ' line ' || "
             "_first_line || ')'",
@@ -382,18 +391,23 @@ def _check_and_route(
         f"where {key} in (select {key} from _parsed) group by {key}) _prior "
         f"on _prior.{key} = p.{key}"
     )
-    order = f"partition by p.{key} order by p._seq, p._line"
+    # Repeated keys are rare: find them by aggregation, not by a window over every row.
+    con.execute(
+        f"""create or replace temp table _dups as
+        select {key}, min({{'s': _seq, 'l': _line}}) as first
+        from _parsed where {key} is not null group by {key} having count(*) > 1"""
+    )
     con.execute(
         f"""create or replace temp table _checked as
         select *, {reason} as _reason, {fieldname} as _field, {code} as _code
         from (
             select p.*, f.file as _file, f.declared as _declared, {prior_col} as _prior_file,
                    {known_col} as _known_tenant,
-                   row_number() over ({order}) as _dup_rank,
-                   first_value(p._seq) over ({order}) as _first_seq,
-                   first_value(f.file) over ({order}) as _first_file,
-                   first_value(p._line) over ({order}) as _first_line
-            from _parsed p join _files f on f.seq = p._seq {known_join} {prior_join}
+                   d.first.s as _first_seq, d.first.l as _first_line, ff.file as _first_file
+            from _parsed p join _files f on f.seq = p._seq
+            left join _dups d on d.{key} = p.{key}
+            left join _files ff on ff.seq = d.first.s
+            {known_join} {prior_join}
         ) x"""
     )
     typed_cols = ", ".join(f"{_typed(n, t)} as {n}" for n, t in source.columns.items())
@@ -408,10 +422,11 @@ def _check_and_route(
         from _checked c join _files f on f.seq = c._seq where c._reason is null"""
     )
     hint = "tenant_id" if "tenant_id" in source.columns else "null"
+    fields = ", ".join(f"{_q(n)}: {n}" for n in source.columns)
     con.execute(
         f"""insert into raw.quarantine
         select {_q(source.name)}, _file, _line, nullif(_field, ''), _code, _reason,
-               {hint}, _record, now()::timestamp
+               {hint}, coalesce(_record, to_json({{{fields}}})::varchar), now()::timestamp
         from _checked where _reason is not null"""
     )
     return {

@@ -163,3 +163,20 @@ def test_log_lines_of_one_tenants_export_name_no_other_tenant(use_home, capfd):
     assert names_another_tenant(texts, "t1", use_home) == []
     # the detector itself finds a line that names another tenant
     assert names_another_tenant([*texts, "published bundle for t10"], "t1", use_home)
+
+
+def test_a_csv_that_differs_from_its_parquet_twin_fails_the_run(use_home, monkeypatch):
+    def leak(bundles):
+        path = bundle_of(bundles, "t1").files["controls.csv"]
+        lines = path.read_text().splitlines()
+        assert "," in lines[1]
+        lines[1] = lines[1].replace(",", ",x", 1)  # same tenant, same row count, other content
+        path.write_text("\n".join(lines) + "\n")
+
+    plant(monkeypatch, leak)
+    assert_refused(
+        use_home,
+        ["t1"],
+        PERIOD,
+        "row_counts:expect_column_pair_values_to_be_equal(content_digest=twin_digest)",
+    )

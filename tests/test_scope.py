@@ -40,7 +40,9 @@ def test_reading_another_tenant_through_a_scope_fails(con, built):
 
 def test_the_scoped_relations_cannot_be_called_without_a_tenant(con):
     with pytest.raises(duckdb.Error, match="tenant scope required"):
-        con.execute("select * from tenant_scope.audit_events([])").fetchall()
+        con.execute("select * from tenant_scope.audit_events([], ['2026-10'])").fetchall()
+    with pytest.raises(duckdb.Error, match="tenant scope required"):
+        con.execute("select * from tenant_scope.audit_events(['t1'], [])").fetchall()
     with pytest.raises(duckdb.Error, match="tenant scope required"):
         con.execute("select * from tenant_scope.controls(null::varchar[])").fetchall()
     with pytest.raises(duckdb.Error):
@@ -54,7 +56,7 @@ def test_a_misconfigured_scope_is_caught_on_the_way_out(con, built):
     scope.read("audit_events")  # passes while the scope filters
     # plant the leak: the scoped relation forgets its tenant filter
     con.execute(
-        "create or replace macro tenant_scope.audit_events(keys) as table "
+        "create or replace macro tenant_scope.audit_events(tenants, periods) as table "
         "select * from export.rpt_tenant_audit_events"
     )
     with pytest.raises(CrossTenantAccess, match="outside the scope in the result"):
