@@ -1,0 +1,36 @@
+"""The benchmark harness runs end to end on tiny data (figures are measured by `make bench`,
+never asserted here)."""
+
+from __future__ import annotations
+
+import json
+
+from tenantproof import bench
+from tenantproof.config import HOME_ENV, MEMORY_ENV
+
+
+def test_the_harness_measures_every_stage_and_writes_results(tmp_path, monkeypatch):
+    monkeypatch.setenv(HOME_ENV, str(tmp_path / "unused"))
+    monkeypatch.setenv(MEMORY_ENV, "2GB")
+    monkeypatch.setattr(bench, "RESULTS_DIR", tmp_path / "results")
+    result = bench.run(2_000, 4, tmp_path / "bench-home", memory_limit="2GB")
+    stages = {s["name"]: s for s in result["stages"]}
+    assert list(stages) == ["floor", "full_pipeline", "single_tenant_export", "incremental"]
+    assert stages["floor"]["detail"]["rows"] == 2_000
+    full = stages["full_pipeline"]["detail"]
+    assert full["bundles"] == 4 * len(full["periods"]) > 0
+    assert {"warehouse_models", "tenant_audit_bundles"} <= set(full["steps"])
+    incremental = stages["incremental"]["detail"]
+    assert incremental["new_events"] == 20
+    assert 1 <= incremental["bundles_reexported"] <= 3
+    assert set(result["ratios"]) == {
+        "pipeline_vs_floor",
+        "single_tenant_vs_full",
+        "incremental_vs_full",
+    }
+    assert all(v > 0 for v in result["ratios"].values())
+    assert all(s["peak_rss_mb"] > 0 for s in result["stages"])
+    text = bench.report(result)
+    assert "pipeline_vs_floor" in text and "full pipeline steps" in text
+    saved = bench.save(result)
+    assert json.loads(saved.read_text())["ratios"] == result["ratios"]
