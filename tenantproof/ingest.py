@@ -177,7 +177,48 @@ def _parse_jsonl(con: duckdb.DuckDBPyConnection, source: Source, path: Path, seq
     )
 
 
+def _csv_is_regular(con: duckdb.DuckDBPyConnection, source: Source, path: Path) -> bool:
+    """True when DuckDB's CSV reader can load the file with exact line numbers: the header is
+    the source's columns, every record parses, and records and physical lines are one to one
+    (no blank lines, no quoted line breaks)."""
+    lines = con.execute(
+        f"select count(*), count(*) filter (where line is null or trim(line) = '') "
+        f"from read_csv({_q(str(path))}, columns = {{'line': 'VARCHAR'}}, header = false, "
+        "delim = chr(30), quote = '', escape = '', auto_detect = false)"
+    ).fetchone()
+    if lines[1]:
+        return False
+    try:
+        header = [
+            r[0]
+            for r in con.execute(
+                f"describe select * from read_csv({_q(str(path))}, header = true, "
+                "all_varchar = true, strict_mode = true)"
+            ).fetchall()
+        ]
+        if sorted(header) != sorted(source.columns):
+            return False
+        records = con.execute(
+            f"select count(*) from read_csv({_q(str(path))}, header = true, all_varchar = true, "
+            "strict_mode = true)"
+        ).fetchone()[0]
+    except duckdb.Error:
+        return False
+    return records + 1 == lines[0]
+
+
 def _parse_csv(con: duckdb.DuckDBPyConnection, source: Source, path: Path, seq: int) -> None:
+    """A regular file goes through DuckDB's CSV reader; any other is read record by record, so a
+    bad line is quarantined with its number and text and the rest still loads."""
+    if _csv_is_regular(con, source, path):
+        fields = ", ".join(f"nullif({name}, '')" for name in source.columns)
+        con.execute(
+            f"""insert into _parsed
+            select {seq}, row_number() over () + 1, null, null, {fields}
+            from read_csv({_q(str(path))}, header = true, all_varchar = true,
+                          strict_mode = true)"""
+        )
+        return
     names = list(source.columns)
     data: dict[str, list[object]] = {n: [] for n in ["_line", "_record", "_parse_error", *names]}
     with path.open(newline="", encoding="utf-8", errors="replace") as fh:
