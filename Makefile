@@ -46,7 +46,7 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# The benchmark (issue figures in README): 10M events x 1,000 tenants; BENCH_ARGS=--quick for 1M.
+# The benchmark (figures in the README): 10M events x 1,000 tenants; BENCH_ARGS=--quick for 1M.
 bench: manifest
 	$(BIN)/tenantproof bench $(BENCH_ARGS)
 

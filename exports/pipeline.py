@@ -17,6 +17,13 @@ import duckdb
 
 from exports import scope as scoped
 from exports.bundle import StagedBundle, stage_bundles
+from exports.encryption import (
+    KEY_STORE,
+    KeyProvider,
+    LocalEncryptionKeys,
+    encrypt_bundle,
+    seal_manifest,
+)
 from exports.freshness_report import write_freshness_reports
 from exports.isolation_log import record_validation_failure, watch_tenant_scope
 from exports.manifest import MANIFEST, write_bundle_documents
@@ -25,6 +32,7 @@ from exports.signing import ExportSigner, LocalSigningKey, chain_links, publish_
 from exports.validation import ValidationResult, validate_staged
 from tenantproof.config import Home
 from tenantproof.policy import Policy
+from tenantproof.residency import check_residency, region_roots
 
 Log = Callable[[str], None]
 
@@ -66,7 +74,11 @@ def export_bundles(
     run_id: str,
     log: Log = lambda message: None,
     signer: ExportSigner | None = None,
+    keys: KeyProvider | None = None,
 ) -> ExportReport:
+    """``keys``: the tenant key provider for classes whose policy requires encryption
+    (``exports.encryption``); default the local key store under ``<home>/keys/``."""
+    keys = keys or LocalEncryptionKeys(home.keys / KEY_STORE)
     scoped.install(con)
     scope = scoped.TenantScope(con, tenants, periods)
     staging_root = home.staging / run_id
@@ -96,6 +108,14 @@ def export_bundles(
         raise ValidationFailed(result, report)
     log(f"validation passed: {len(result.outcomes)} expectation result(s)")
     published = []
+    roots = region_roots(home.exports, policy)
+    for bundle in staged:  # before anything is signed or moved (residency)
+        check_residency(
+            bundle_target(home.exports, bundle, roots),
+            bundle.tenant_id,
+            bundle.residency_region,
+            roots,
+        )
     signer = signer or LocalSigningKey.for_home(home)
     publish_public_key(home.exports, signer)
     run_manifests: dict[str, dict[str, Path]] = {}  # tenant -> period -> manifest of this run
@@ -106,18 +126,35 @@ def export_bundles(
             if str(path) in result.file_rows  # data files; the freshness report has no rows
         }
         mine = run_manifests.setdefault(bundle.tenant_id, {})
+        sealed = _encrypt(bundle, policy, keys, staging_root)
         write_bundle_documents(
             bundle,
             result,
             file_rows,
             run_id=run_id,
             policy_version=policy.version,
-            chain=chain_links(bundle_target(home.exports, bundle).parent, bundle.period, mine),
+            chain=chain_links(
+                bundle_target(home.exports, bundle, roots).parent, bundle.period, mine
+            ),
             signer=signer,
         )
+        if sealed:
+            seal_manifest(bundle.path / MANIFEST, sealed, signer)
         mine[bundle.period] = bundle.path / MANIFEST
     for bundle in staged:
-        published.append(publish(bundle, home.exports, run_id))
+        published.append(publish(bundle, home.exports, run_id, roots))
     shutil.rmtree(staging_root, ignore_errors=True)
     log(f"published {len(published)} bundle(s) under {home.exports}")
     return ExportReport(run_id, published, staged, result)
+
+
+def _encrypt(
+    bundle: StagedBundle, policy: Policy, keys: KeyProvider, staging_root: Path
+) -> dict | None:
+    """After validation, before the manifest. A file that does not decrypt back to
+    the validated plaintext (or a key that cannot be had) stops the run: nothing published."""
+    try:
+        return encrypt_bundle(bundle, policy, keys)
+    except BaseException:
+        shutil.rmtree(staging_root, ignore_errors=True)
+        raise

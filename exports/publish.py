@@ -9,19 +9,34 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from exports.bundle import StagedBundle
 from exports.scope import CrossTenantAccess
 
 
-def bundle_target(exports_root: Path, bundle: StagedBundle) -> Path:
-    return exports_root / bundle.residency_region / bundle.tenant_id / bundle.period
+def bundle_target(
+    exports_root: Path, bundle: StagedBundle, roots: Mapping[str, Path] | None = None
+) -> Path:
+    """``<region root>/<tenant>/<period>``; the region root is ``<exports>/<region>`` unless
+    ``roots`` (tenantproof.residency.region_roots) configures it elsewhere."""
+    region_root = (roots or {}).get(bundle.residency_region, exports_root / bundle.residency_region)
+    return region_root / bundle.tenant_id / bundle.period
 
 
-def publish(bundle: StagedBundle, exports_root: Path, run_id: str) -> Path:
-    target = bundle_target(exports_root, bundle)
-    region_root = (exports_root / bundle.residency_region).resolve()
+def publish(
+    bundle: StagedBundle,
+    exports_root: Path,
+    run_id: str,
+    roots: Mapping[str, Path] | None = None,
+) -> Path:
+    target = bundle_target(exports_root, bundle, roots)
+    if roots is not None:
+        from tenantproof.residency import check_residency
+
+        check_residency(target, bundle.tenant_id, bundle.residency_region, roots)
+    region_root = target.parent.parent.resolve()
     if region_root not in target.resolve().parents:
         raise CrossTenantAccess(
             f"bundle of tenant {bundle.tenant_id} would leave its region's exports root"

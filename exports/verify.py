@@ -4,7 +4,7 @@ This one file is the whole verifier. It imports only the standard library, pyarr
 cryptography, so an auditor needs ``pip install pyarrow cryptography`` and this file, not the
 platform (no DuckDB, Dagster, dbt or Great Expectations)::
 
-    python verify.py PATH [--public-key export_public_key.pem]
+    python verify.py PATH [--public-key export_public_key.pem] [--key-file keys.json]
 
 PATH is a bundle folder, a folder of bundles (a tenant's periods: the chain is checked between
 them), a deletion certificate or a retention purge record. Each data file is read on its own,
@@ -29,9 +29,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from cryptography.exceptions import InvalidSignature
+import pyarrow.parquet.encryption as pqe
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 MANIFEST = "manifest.json"
 VALIDATION = "validation.json"
@@ -63,6 +65,65 @@ DELETION = "tenant_deletion"
 PURGE = "retention_purge"
 CERTIFICATE_KINDS = (DELETION, PURGE)
 CERTIFICATE_KEYS = ("certificate_version", "kind", "tenant_id", "tables", "verification", "signing")
+
+
+# -- encrypted files: classes whose policy requires it get encrypted data files --
+
+# Parquet: pyarrow's Parquet modular encryption (AES_GCM_V1), footer and columns under one data
+# key, itself wrapped (AES-GCM) with the tenant's 32-byte key; the master key id is the tenant id.
+PARQUET_SCHEME = "parquet-modular-encryption/AES_GCM_V1/tenant-key-wrapped"
+# CSV: MAGIC, a 12-byte nonce, then AES-256-GCM(tenant key) of the CSV bytes with the file's
+# name as associated data (a file renamed to another slot fails to decrypt).
+CSV_SCHEME = "aes-256-gcm/tpenc1"
+CSV_MAGIC = b"TPENC1\n"
+
+
+class TenantKms(pqe.KmsClient):
+    """Wraps Parquet data keys with the tenant's key; ``custom_kms_conf`` maps tenant -> hex."""
+
+    def __init__(self, config: pqe.KmsConnectionConfig) -> None:
+        super().__init__()
+        self.keys = {k: bytes.fromhex(v) for k, v in config.custom_kms_conf.items()}
+
+    def wrap_key(self, key_bytes: bytes, master_key_identifier: str) -> bytes:
+        import base64
+        import os
+
+        nonce = os.urandom(12)
+        aead = AESGCM(self.keys[master_key_identifier])
+        sealed = aead.encrypt(nonce, key_bytes, master_key_identifier.encode())
+        return base64.b64encode(nonce + sealed)
+
+    def unwrap_key(self, wrapped_key: bytes, master_key_identifier: str) -> bytes:
+        import base64
+
+        raw = base64.b64decode(wrapped_key)
+        aead = AESGCM(self.keys[master_key_identifier])
+        return aead.decrypt(raw[:12], raw[12:], master_key_identifier.encode())
+
+
+def crypto_factory() -> pqe.CryptoFactory:
+    return pqe.CryptoFactory(lambda config: TenantKms(config))
+
+
+def parquet_decryption(tenant_id: str, key_hex: str) -> pqe.FileDecryptionProperties:
+    kms = pqe.KmsConnectionConfig(custom_kms_conf={tenant_id: key_hex})
+    return crypto_factory().file_decryption_properties(kms, pqe.DecryptionConfiguration())
+
+
+def decrypt_csv(data: bytes, key_hex: str, name: str) -> bytes:
+    if not data.startswith(CSV_MAGIC):
+        raise ValueError(f"{name}: not a {CSV_SCHEME} file")
+    body = data[len(CSV_MAGIC) :]
+    return AESGCM(bytes.fromhex(key_hex)).decrypt(body[:12], body[12:], name.encode())
+
+
+def load_tenant_keys(path: Path) -> dict[str, str]:
+    """A key file: a JSON map ``{tenant_id: hex key}`` (what the platform hands an auditor)."""
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: not a JSON object of tenant_id -> hex key")
+    return {str(k): str(v) for k, v in doc.items()}
 
 
 def sha256_file(path: Path) -> str:
@@ -117,11 +178,23 @@ class Report:
 
 
 def _csv_stats(
-    path: Path, name: str, tenant: str, pattern: re.Pattern[str] | None, problems: list[str]
+    path: Path,
+    name: str,
+    tenant: str,
+    pattern: re.Pattern[str] | None,
+    problems: list[str],
+    text: str | None = None,
 ) -> tuple[list[str], int, int, int]:
-    """Header, rows, rows of another tenant and cells naming another tenant, streamed."""
+    """Header, rows, rows of another tenant and cells naming another tenant, streamed (or from
+    ``text``, a decrypted file's content)."""
+    import io
+
     rows = foreign = hits = 0
-    with path.open(newline="", encoding="utf-8") as fh:
+    with (
+        io.StringIO(text, newline="")
+        if text is not None
+        else path.open(newline="", encoding="utf-8") as fh
+    ):
         reader = csv.reader(fh)
         header = next(reader, [])
         index = header.index("tenant_id") if "tenant_id" in header else None
@@ -138,9 +211,12 @@ def _csv_stats(
 
 
 def _parquet_stats(
-    path: Path, tenant: str, pattern: re.Pattern[str] | None
+    path: Path,
+    tenant: str,
+    pattern: re.Pattern[str] | None,
+    decryption: pqe.FileDecryptionProperties | None = None,
 ) -> tuple[list[str], int, int, int]:
-    table = pq.read_table(path, partitioning=None)
+    table = pq.read_table(path, partitioning=None, decryption_properties=decryption)
     header = table.column_names
     foreign = hits = 0
     if "tenant_id" in header:
@@ -172,7 +248,11 @@ def _html_problems(path: Path, name: str, pattern: re.Pattern[str] | None) -> li
 
 
 def check_bundle(
-    folder: Path, foreign_identifiers: Iterable[str] = (), *, layout: bool = True
+    folder: Path,
+    foreign_identifiers: Iterable[str] = (),
+    *,
+    layout: bool = True,
+    keys: dict[str, str] | None = None,
 ) -> list[str]:
     """Every way the bundle breaks its contract, as readable lines; empty when it holds.
 
@@ -199,7 +279,8 @@ def check_bundle(
             f"{'/'.join(expected_place)}"
         )
     listed = {f["name"]: f for f in manifest["files"]}
-    wanted = {f"{k}.{fmt}" for k in DATA_KINDS for fmt in FORMATS} | {VALIDATION, FRESHNESS_REPORT}
+    formats = FORMATS if manifest.get("csv_encryption") != "omit" else ("parquet",)
+    wanted = {f"{k}.{fmt}" for k in DATA_KINDS for fmt in formats} | {VALIDATION, FRESHNESS_REPORT}
     for name in sorted(wanted - set(listed)):
         problems.append(f"{MANIFEST}: {name} is not listed")
     present = {p.name for p in folder.iterdir() if p.is_file()}
@@ -220,11 +301,20 @@ def check_bundle(
             problems.append(f"{name}: {path.stat().st_size} bytes, manifest says {entry['bytes']}")
         if sha256_file(path) != entry["sha256"]:
             problems.append(f"{name}: sha256 does not match the manifest")
+        key = (keys or {}).get(tenant)
+        if entry.get("encrypted") and key is None:
+            continue  # hashes and sizes only; verify_bundle notes it
         try:
             if entry["format"] == "parquet":
-                header, rows, foreign, hits = _parquet_stats(path, tenant, pattern)
+                decryption = parquet_decryption(tenant, key) if entry.get("encrypted") else None
+                header, rows, foreign, hits = _parquet_stats(path, tenant, pattern, decryption)
             elif entry["format"] == "csv":
-                header, rows, foreign, hits = _csv_stats(path, name, tenant, pattern, problems)
+                text = None
+                if entry.get("encrypted"):
+                    text = decrypt_csv(path.read_bytes(), key, name).decode("utf-8")
+                header, rows, foreign, hits = _csv_stats(
+                    path, name, tenant, pattern, problems, text
+                )
             else:
                 if entry["format"] == "html":
                     problems += _html_problems(path, name, pattern)
@@ -233,7 +323,7 @@ def check_bundle(
                     if not doc.get("success"):
                         problems.append(f"{VALIDATION}: validation did not succeed")
                 continue
-        except (OSError, ValueError, pa.ArrowException, csv.Error) as exc:
+        except (OSError, ValueError, pa.ArrowException, csv.Error, InvalidTag) as exc:
             problems.append(f"{name}: cannot be read as {entry['format']} ({exc})")
             continue
         if entry["rows"] != rows:
@@ -382,7 +472,10 @@ def check_chain(folder: Path, manifest: dict[str, Any]) -> tuple[list[str], list
 
 
 def verify_bundle(
-    folder: Path, public_key_pem: bytes | None = None, foreign_identifiers: Iterable[str] = ()
+    folder: Path,
+    public_key_pem: bytes | None = None,
+    foreign_identifiers: Iterable[str] = (),
+    keys: dict[str, str] | None = None,
 ) -> Report:
     """Signature, every listed file's sha256/bytes/rows, every row's tenant, the chain link."""
     report = Report("bundle", folder)
@@ -403,8 +496,20 @@ def verify_bundle(
     report.problems += problems
     report.checked += checked
     report.notes += notes
-    contract = check_bundle(folder, foreign_identifiers, layout=False)
+    contract = check_bundle(folder, foreign_identifiers, layout=False, keys=keys)
     report.problems += contract
+    encrypted = sorted(
+        f.get("name", "?")
+        for f in manifest.get("files") or []
+        if isinstance(f, dict) and f.get("encrypted")
+    )
+    if encrypted and (keys or {}).get(str(manifest.get("tenant_id"))) is None:
+        report.notes.append(
+            f"{len(encrypted)} file(s) encrypted, content not checked (sha256 and bytes were; "
+            "pass --key-file to check rows and tenant_id)"
+        )
+    elif encrypted:
+        report.checked.append(f"{len(encrypted)} encrypted file(s) decrypted with the tenant key")
     if PERIOD_RE.match(folder.name) and period and folder.name != period:
         report.problems.append(f"folder {folder.name} holds the bundle of period {period}")
     if any(k not in manifest for k in MANIFEST_KEYS):
@@ -504,22 +609,24 @@ def _certificate_kind(path: Path) -> str | None:
     return kind if kind in CERTIFICATE_KINDS else None
 
 
-def verify_path(path: Path, public_key_pem: bytes | None = None) -> list[Report]:
+def verify_path(
+    path: Path, public_key_pem: bytes | None = None, keys: dict[str, str] | None = None
+) -> list[Report]:
     """Everything verifiable at PATH: one bundle, one certificate, or all of them below it."""
     if path.is_file():
         if path.name == MANIFEST:
-            return [verify_bundle(path.parent, public_key_pem)]
+            return [verify_bundle(path.parent, public_key_pem, keys=keys)]
         if path.suffix == ".json":
             return [verify_certificate(path, public_key_pem)]
         return [Report("unknown", path, problems=["not a bundle folder or a certificate"])]
     if not path.is_dir():
         return [Report("unknown", path, problems=["does not exist"])]
     if (path / MANIFEST).exists():
-        return [verify_bundle(path, public_key_pem)]
+        return [verify_bundle(path, public_key_pem, keys=keys)]
     reports = []
     for candidate in sorted(path.rglob("*.json")):
         if candidate.name == MANIFEST:
-            reports.append(verify_bundle(candidate.parent, public_key_pem))
+            reports.append(verify_bundle(candidate.parent, public_key_pem, keys=keys))
         elif candidate.name != VALIDATION and _certificate_kind(candidate):
             reports.append(verify_certificate(candidate, public_key_pem))
     return reports or [Report("unknown", path, problems=["no bundle or certificate found"])]
@@ -531,9 +638,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--public-key", type=Path, help=f"the platform's published {PUBLIC_KEY} (recommended)"
     )
+    p.add_argument(
+        "--key-file",
+        type=Path,
+        help="JSON {tenant_id: hex key}: decrypt encrypted files and check their rows",
+    )
     args = p.parse_args(argv)
     key = args.public_key.read_bytes() if args.public_key else None
-    reports = verify_path(args.path, key)
+    keys = load_tenant_keys(args.key_file) if args.key_file else None
+    reports = verify_path(args.path, key, keys)
     for report in reports:
         print(report.render())
     failed = sum(not r.ok for r in reports)

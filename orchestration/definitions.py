@@ -5,15 +5,16 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.analytics import analytics_snapshot, drift_flags_sensor
+from orchestration.cadences import cadence_schedules
 from orchestration.dbt import warehouse_models
 from orchestration.deletion import delete_tenant_job
 from orchestration.exports import tenant_audit_bundles
 from orchestration.ingest import ingest_assets
 from orchestration.oplogs import operational_logs
 from orchestration.resources import build_resources
+from orchestration.retention import retention_purge, retention_purge_job, retention_purge_schedule
 from orchestration.schedules import (
     tenant_audit_bundles_job,
-    tenant_audit_bundles_schedule,
     warehouse_job,
     warehouse_schedule,
 )
@@ -26,9 +27,16 @@ defs = dg.Definitions(
         warehouse_models,
         tenant_audit_bundles,
         analytics_snapshot,
+        retention_purge,
     ],
-    jobs=[warehouse_job, tenant_audit_bundles_job, delete_tenant_job],
-    schedules=[warehouse_schedule, tenant_audit_bundles_schedule],
+    jobs=[warehouse_job, tenant_audit_bundles_job, delete_tenant_job, retention_purge_job],
+    # Export schedules come from the policy matrix: one per cadence, replacing the
+    # single all-tenants monthly schedule (orchestration.schedules keeps its run request logic).
+    schedules=[
+        warehouse_schedule,
+        *cadence_schedules(tenant_audit_bundles_job),
+        retention_purge_schedule,
+    ],
     sensors=[tenant_partitions_sensor, drift_flags_sensor],
     resources=build_resources(),
 )

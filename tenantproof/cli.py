@@ -267,6 +267,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from exports.verify import main as verify_main
 
     key = ["--public-key", str(args.public_key)] if args.public_key else []
+    key += ["--key-file", str(args.key_file)] if args.key_file else []
     return verify_main([str(args.path), *key])
 
 
@@ -307,12 +308,16 @@ def parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="verify a bundle, a folder of bundles or a certificate")
     v.add_argument("path", type=Path)
     v.add_argument("--public-key", type=Path, help="the platform's export_public_key.pem")
+    v.add_argument("--key-file", type=Path, help="JSON {tenant_id: hex key} for encrypted files")
     v.set_defaults(func=cmd_verify)
     dt = sub.add_parser("delete-tenant", help="delete a tenant everywhere, with a certificate")
     dt.add_argument("tenant")
     dt.add_argument("--reason", required=True, help="why (goes into the certificate)")
     dt.add_argument("--requested-by", help="who asked (default: the current user)")
     dt.set_defaults(func=cmd_delete_tenant)
+    from tenantproof.policy_cli import add_commands  # artefacts, release-gate, ...
+
+    add_commands(sub)
     return p
 
 

@@ -65,6 +65,8 @@ STEPS = (
 # Marks around every recognised tenant identifier while redacting, so that only whole
 # identifiers equal to the deleted tenant's are replaced: deleting t1 leaves t1.eu alone.
 MARK_OPEN, MARK_CLOSE = "\x01", "\x02"
+# Bundles delivered to recipients (tenantproof.delivery): removed with the tenant's bundles.
+OUTBOX_GLOB = "outbox/*/*/{tenant}"
 
 Log = Callable[[str], None]
 Warehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
@@ -412,6 +414,7 @@ def _derived_areas(home: Home) -> list[Path]:
         home.dagster_home,
         home.registry.parent,
         home.dbt_target.parent,
+        home.root / "outbox",  # delivered bundles: whole tenant folders go in step_bundles
     }
     return sorted(p for p in home.root.iterdir() if p.is_dir() and p not in owned)
 
@@ -585,7 +588,13 @@ class _Deletion:
         return out
 
     def tenant_folders(self) -> list[Path]:
-        return sorted(p for p in self.home.exports.glob(f"*/{self.tenant}") if p.is_dir())
+        """Published bundles, and the copies delivered to recipients' local outboxes
+        (``<home>/outbox/<recipient>/<region>/<tenant>``, tenantproof.delivery)."""
+        found = [
+            *self.home.exports.glob(f"*/{self.tenant}"),
+            *self.home.root.glob(OUTBOX_GLOB.format(tenant=self.tenant)),
+        ]
+        return sorted(p for p in found if p.is_dir())
 
     def staged(self) -> list[Path]:
         found = {p for p in self.home.staging.glob(f"*/*/{self.tenant}") if p.is_dir()}

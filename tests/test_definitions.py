@@ -50,7 +50,8 @@ def test_schedule_exports_every_tenant_last_period_in_one_run() -> None:
         request = last_period_run_request(instance, date(2026, 11, 1))
     assert request.tags["dagster/asset_partition_range_start"] == "2026-10|t1"
     assert request.tags["dagster/asset_partition_range_end"] == "2026-10|t10"
-    assert defs.resolve_schedule_def("tenant_audit_bundles_schedule") is not None
+    # one export schedule per cadence in the policy matrix (tests/test_policy_matrix.py)
+    assert defs.resolve_schedule_def("tenant_audit_bundles_monthly_schedule") is not None
     assert defs.resolve_sensor_def("tenant_partitions_sensor") is not None
 
 

@@ -11,6 +11,7 @@ from tenantproof.config import SEEDS_DIR
 from tenantproof.policy import load_policy
 from tenantproof.reconcile import reconcile
 from tenantproof.warehouse import connect
+from tests.bundles import read_table, read_text  # decrypts encrypted classes' files
 from tests.conftest import TENANTS, bundle_dirs
 
 
@@ -18,7 +19,7 @@ def rows(built, tenant: str, kind: str) -> list[dict]:
     out = []
     for folder in bundle_dirs(built.home):
         if folder.parts[-2] == tenant:
-            out += pq.read_table(folder / f"{kind}.parquet").to_pylist()
+            out += read_table(folder / f"{kind}.parquet", built.home.root).to_pylist()
     return out
 
 
@@ -79,7 +80,7 @@ def test_csv_formula_payloads_are_neutralised(built):
     found = 0
     for folder in bundle_dirs(built.home):
         for kind in ("audit_events", "access_history"):
-            text = (folder / f"{kind}.csv").read_text()
+            text = read_text(folder / f"{kind}.csv", built.home.root)
             assert ",=HYPERLINK" not in text and ',"=HYPERLINK' not in text
             found += text.count("'=HYPERLINK") + text.count("'@SUM") + text.count("'+cmd")
     assert found >= 2

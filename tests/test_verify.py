@@ -1,4 +1,4 @@
-"""Signed, chained bundles and the offline verifier (issue 6). Every tamper test first shows the
+"""Signed, chained bundles and the offline verifier. Every tamper test first shows the
 untouched copy verifying, then makes one change and shows the verifier failing with the named
 problem. Tests work on copies: the session's built home is read-only."""
 

@@ -1,7 +1,8 @@
 {# Evidence freshness per tenant x applicable control as of the build's as-of time (macro as_of):
    the newest evidence that counts for the control (own, or inherited from a shared service),
    its age, the SLA and a status. The SLA is the stricter of the control's freshness_days and
-   the tenant class's evidence_freshness_days. #}
+   the tenant class's days for the control's family (seeds/freshness_by_family.csv, else the
+   class's evidence_freshness_days). #}
 with controls as (
     select * from {{ ref('dim_tenant_controls') }}
 ),
@@ -39,21 +40,28 @@ latest as (
     select * from ranked where recency = 1
 ),
 
+family_days as (
+    select * from {{ ref('freshness_by_family') }}
+),
+
 sla as (
     select
         controls.*,
         tenants.tenant_class,
         tenants.onboarded_at,
-        tenants.evidence_freshness_days as class_freshness_days,
+        coalesce(family_days.freshness_days, tenants.evidence_freshness_days)
+            as class_freshness_days,
         case
-            when tenants.evidence_freshness_days is null then controls.freshness_days
-            when controls.freshness_days is null then tenants.evidence_freshness_days
-            when tenants.evidence_freshness_days < controls.freshness_days
-                then tenants.evidence_freshness_days
+            when class_freshness_days is null then controls.freshness_days
+            when controls.freshness_days is null then class_freshness_days
+            when class_freshness_days < controls.freshness_days then class_freshness_days
             else controls.freshness_days
         end as freshness_sla_days
     from controls
     inner join tenants on controls.tenant_id = tenants.tenant_id
+    left join family_days
+        on tenants.tenant_class = family_days.tenant_class
+        and controls.family = family_days.family
 ),
 
 final as (
