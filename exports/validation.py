@@ -23,6 +23,7 @@ import duckdb
 import pandas as pd
 
 from exports.bundle import FORMULA_START, StagedBundle
+from exports.identifiers import first_word
 from exports.scope import BUNDLE_RELATIONS, RELATIONS, TenantScope, tenant_identifiers
 from tenantproof.config import EXPECTATIONS_DIR
 from tenantproof.policy import Policy
@@ -118,13 +119,13 @@ class _Validator:
 
 def _first_words(identifiers: list[tuple[str, str]]) -> pd.DataFrame:
     """(tenant_id, first word) of every identifier: a text that names a tenant contains it."""
-    rows = []
-    for tenant_id, name in identifiers:
-        for word in (tenant_id, name):
-            tokens = [t for t in re.split(r"[^a-z0-9_]+", (word or "").lower()) if t]
-            if tokens:
-                rows.append((tenant_id, tokens[0]))
-    return pd.DataFrame(sorted(set(rows)), columns=["tenant_id", "token"])
+    rows = {
+        (tenant_id, token)
+        for tenant_id, name in identifiers
+        for word in (tenant_id, name)
+        if word and (token := first_word(word))
+    }
+    return pd.DataFrame(sorted(rows), columns=["tenant_id", "token"])
 
 
 @dataclass
