@@ -176,7 +176,7 @@ def test_retention_purges_rows_past_each_class_window_and_reports_per_tenant(hom
         assert all(v.tenant_id in str(v) for v in violations)
         ledger_before = con.execute(
             "select source, sum(rows_read) - sum(rows_loaded) - sum(rows_quarantined) "
-            "from raw.file_ledger group by 1"
+            "from raw.file_ledger group by 1 order by 1"
         ).fetchall()
         purges = purge_expired(con, home, policy, as_of)
         assert retention_violations(con, policy, as_of) == []
@@ -189,7 +189,7 @@ def test_retention_purges_rows_past_each_class_window_and_reports_per_tenant(hom
         assert (
             con.execute(
                 "select source, sum(rows_read) - sum(rows_loaded) - sum(rows_quarantined) "
-                "from raw.file_ledger group by 1"
+                "from raw.file_ledger group by 1 order by 1"
             ).fetchall()
             == ledger_before
         )
