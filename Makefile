@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export TENANTPROOF_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME := $(TENANTPROOF_HOME)/dagster
 
-.PHONY: install manifest demo test dev lint format clean bench dashboard
+.PHONY: install manifest demo test test-spark dev lint format clean bench dashboard
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,6 +25,14 @@ demo: manifest
 
 test: manifest
 	$(BIN)/pytest -q
+
+# The same project built on Spark (pyspark, local mode) and compared row by row with DuckDB.
+$(VENV)/.spark-installed: $(VENV)/.installed
+	$(BIN)/pip install -q -e ".[dev,spark]"
+	touch $@
+
+test-spark: manifest $(VENV)/.spark-installed
+	$(BIN)/pytest -q tests_spark
 
 dev: manifest
 	$(PY) -c "from tenantproof.config import Home; Home.from_env().ensure()"

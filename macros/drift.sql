@@ -31,7 +31,35 @@
 
 {# Hours between two timestamps, with fractions (datediff on hours counts boundaries only). #}
 {% macro hours_between(start, end) -%}
-    ({{ dbt.datediff(start, end, 'second') }} / 3600.0)
+    (cast({{ dbt.datediff(start, end, 'second') }} as double) / 3600.0)
+{%- endmacro %}
+
+{# A timestamp plus a number of days or hours, null when either is null, to the microsecond
+   (dbt.dateadd on Spark drops fractions of a second and raises on null). #}
+{% macro timestamp_add(datepart, interval, ts) -%}
+    {{ return(adapter.dispatch('timestamp_add', 'tenantproof')(datepart, interval, ts)) }}
+{%- endmacro %}
+
+{% macro default__timestamp_add(datepart, interval, ts) -%}
+    {{ dbt.dateadd(datepart, interval, ts) }}
+{%- endmacro %}
+
+{% macro spark__timestamp_add(datepart, interval, ts) -%}
+    timestampadd({{ datepart }}, {{ interval }}, {{ ts }})
+{%- endmacro %}
+
+{# The non-null values of a group as one text, sorted, or null when there are none (the
+   controls a tenant lacks fresh evidence for). dbt.listagg ignores its order on Spark. #}
+{% macro sorted_text_agg(column, separator=', ') -%}
+    {{ return(adapter.dispatch('sorted_text_agg', 'tenantproof')(column, separator)) }}
+{%- endmacro %}
+
+{% macro default__sorted_text_agg(column, separator) -%}
+    string_agg({{ column }}, '{{ separator }}' order by {{ column }})
+{%- endmacro %}
+
+{% macro spark__sorted_text_agg(column, separator) -%}
+    nullif(array_join(array_sort(collect_list({{ column }})), '{{ separator }}'), '')
 {%- endmacro %}
 
 {# A sorted list of the values of a group (the tenants a global drift flag affects). #}
@@ -85,5 +113,5 @@
 
 {# A timestamp as text to the second, for evidence texts ('2026-11-15 08:30:00'). #}
 {% macro ts_text(ts) -%}
-    cast({{ dbt.date_trunc('second', ts) }} as varchar)
+    cast({{ dbt.date_trunc('second', ts) }} as string)
 {%- endmacro %}

@@ -33,11 +33,12 @@
         chr(1) || '[^' || chr(2) || ']*' || chr(2), '[other tenant]', 'g')
 {%- endmacro %}
 
+{# Spark string literals read backslashes as escapes: the pattern's are doubled. #}
 {% macro spark__scrub_foreign_tenants(value, tenant_id, tenant_name) -%}
     regexp_replace(
         replace(
             replace(
-                regexp_replace({{ value }}, '{{ tenant_identifier_pattern() | replace("'", "\\'") }}', concat(chr(1), '$1', chr(2))),
+                regexp_replace({{ value }}, '{{ tenant_identifier_pattern() | replace('\\', '\\\\') | replace("'", "\\'") }}', concat(chr(1), '$1', chr(2))),
                 concat(chr(1), {{ tenant_id }}, chr(2)), {{ tenant_id }}),
             concat(chr(1), {{ tenant_name }}, chr(2)), {{ tenant_name }}),
         concat(chr(1), '[^', chr(2), ']*', chr(2)), '[other tenant]')

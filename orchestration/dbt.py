@@ -14,6 +14,7 @@ from dagster_dbt import (
 from orchestration.project import dbt_project
 from orchestration.resources import TenantproofResource
 from tenantproof.buildstate import full_refresh_reason, record_build
+from tenantproof.engine import engine_name, hand_raw_to_spark, mount_spark_relations
 
 
 class TenantproofTranslator(DagsterDbtTranslator):
@@ -52,8 +53,19 @@ def warehouse_models(
     full (tenantproof/buildstate.py)."""
     home = tenantproof.get_home()
     version = tenantproof.policy().version
-    reason = full_refresh_reason(home, version)
+    engine = engine_name()
+    reason = full_refresh_reason(home, version, engine)
     args = ["build", "--full-refresh"] if reason else ["build"]
-    context.log.info(f"dbt {' '.join(args)}" + (f" ({reason})" if reason else ""))
-    yield from dbt.cli(args, context=context).stream()
-    record_build(home, version, full_refresh=reason is not None)
+    context.log.info(f"dbt {' '.join(args)} on {engine}" + (f" ({reason})" if reason else ""))
+    if engine == "spark":
+        with tenantproof.warehouse() as con:
+            rows = hand_raw_to_spark(con, home)
+        context.log.info(
+            "raw tables handed to Spark: " + ", ".join(f"{t} {n}" for t, n in rows.items())
+        )
+    yield from dbt.cli([*args, "--target", engine], context=context).stream()
+    if engine == "spark":
+        with tenantproof.warehouse() as con:
+            mounted = mount_spark_relations(con, home)
+        context.log.info(f"{len(mounted)} relation(s) built on Spark mounted in the warehouse")
+    record_build(home, version, full_refresh=reason is not None, engine=engine)

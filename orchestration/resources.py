@@ -13,6 +13,7 @@ from dagster_dbt import DbtCliResource
 
 from orchestration.project import dbt_project
 from tenantproof.config import DEFAULT_MEMORY_LIMIT, MEMORY_ENV, Home
+from tenantproof.engine import engine_name
 from tenantproof.notify import JsonlNotifier, LogNotifier, Notifier
 from tenantproof.policy import Policy, load_policy
 from tenantproof.warehouse import connect
@@ -62,6 +63,7 @@ def dbt_executable() -> str:
 
 
 def build_resources() -> dict[str, object]:
+    engine_name()  # an unknown TENANTPROOF_ENGINE stops the code location from loading
     return {
         "tenantproof": TenantproofResource(),
         "drift_notifier": DriftNotifierResource(),

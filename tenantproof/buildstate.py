@@ -45,7 +45,7 @@ def request_full_refresh(home: Home, reason: str) -> None:
     path.write_text(json.dumps(requests, indent=1), encoding="utf-8")
 
 
-def full_refresh_reason(home: Home, policy_version: str) -> str | None:
+def full_refresh_reason(home: Home, policy_version: str, engine: str = "duckdb") -> str | None:
     """Why the next build must be a full one, or None when appending new rows is enough."""
     state = _state_file(home)
     if not state.exists():
@@ -54,18 +54,23 @@ def full_refresh_reason(home: Home, policy_version: str) -> str | None:
         reasons = json.loads(_request_file(home).read_text(encoding="utf-8"))
         return "requested: " + "; ".join(r["reason"] for r in reasons)
     recorded = json.loads(state.read_text(encoding="utf-8"))
+    if recorded.get("engine", "duckdb") != engine:
+        return f"engine changed from {recorded.get('engine', 'duckdb')} to {engine}"
     if recorded.get("fingerprint") != fingerprint(home, policy_version):
         return "policy or tenant registry changed since the last build"
     return None
 
 
-def record_build(home: Home, policy_version: str, full_refresh: bool) -> None:
+def record_build(
+    home: Home, policy_version: str, full_refresh: bool, engine: str = "duckdb"
+) -> None:
     _state_file(home).write_text(
         json.dumps(
             {
                 "fingerprint": fingerprint(home, policy_version),
                 "policy_version": policy_version,
                 "full_refresh": full_refresh,
+                "engine": engine,
                 "at": datetime.now(UTC).isoformat(timespec="seconds"),
             },
             indent=1,

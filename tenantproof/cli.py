@@ -323,6 +323,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from tenantproof.engine import UnknownEngine, engine_name
+
+    try:
+        engine_name()
+    except UnknownEngine as error:
+        print(f"tenantproof: {error}", file=sys.stderr)
+        return 2
     return args.func(args)
 
 

@@ -13,7 +13,7 @@ tenant_events as (
         events.*,
         events.tenant_id as bundle_tenant_id,
         'tenant' as attribution,
-        cast(null as varchar) as applies_because
+        cast(null as string) as applies_because
     from events
     where events.tenant_id is not null
 ),

@@ -18,7 +18,7 @@ own as (
         observed_at,
         status,
         'tenant' as evidence_origin,
-        cast(null as varchar) as service_id
+        cast(null as string) as service_id
     from evidence
     where attribution = 'tenant'
 ),

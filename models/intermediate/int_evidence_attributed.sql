@@ -13,7 +13,7 @@ tenant_evidence as (
         evidence.*,
         evidence.tenant_id as bundle_tenant_id,
         'tenant' as attribution,
-        cast(null as varchar) as applies_because
+        cast(null as string) as applies_because
     from evidence
     where evidence.tenant_id is not null
 ),

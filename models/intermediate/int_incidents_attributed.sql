@@ -18,7 +18,7 @@ tenant_incidents as (
         incidents.*,
         incidents.tenant_id as affected_tenant_id,
         'tenant' as attribution,
-        cast(null as varchar) as applies_because
+        cast(null as string) as applies_because
     from incidents
     where incidents.tenant_id is not null
 ),

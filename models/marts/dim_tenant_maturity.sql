@@ -49,7 +49,7 @@ freshness as (
         count(freshness_sla_days) as controls_with_sla,
         sum(case when status = 'stale' then 1 else 0 end) as controls_stale,
         sum(case when status = 'missing' then 1 else 0 end) as controls_missing,
-        {{ dbt.listagg("case when status <> 'fresh' then control_id end", "', '", "order by control_id") }}
+        {{ sorted_text_agg("case when status <> 'fresh' then control_id end") }}
             as controls_not_fresh
     from {{ ref('fct_evidence_freshness') }}
     group by tenant_id
@@ -100,7 +100,7 @@ gaps as (
             "case when tenant_class is null or residency_region is null then 'class or residency region not registered' end",
             "case when not has_hash_key then 'no hashing key' end",
             "case when attributed_rows = 0 then 'no tenant-attributed audit or access rows' end",
-            "case when open_isolation_incidents > 0 then cast(open_isolation_incidents as varchar) || ' isolation incident(s) not followed by a validated export' end",
+            "case when open_isolation_incidents > 0 then cast(open_isolation_incidents as string) || ' isolation incident(s) not followed by a validated export' end",
         ]) }} as level_1_own_gaps,
         {{ join_texts([
             "case when published_bundles = 0 then 'no validated audit bundle published' end",
@@ -108,9 +108,9 @@ gaps as (
         ]) }} as level_2_own_gaps,
         {{ join_texts([
             "case when controls_applicable = 0 then 'no applicable controls' end",
-            "case when controls_with_sla < controls_applicable then cast(controls_applicable - controls_with_sla as varchar) || ' control(s) without a freshness SLA' end",
-            "case when controls_stale + controls_missing > 0 then cast(controls_stale as varchar) || ' stale and ' || cast(controls_missing as varchar) || ' missing control(s): ' || controls_not_fresh end",
-            "case when open_critical_flags > 0 then cast(open_critical_flags as varchar) || ' open critical drift flag(s)' end",
+            "case when controls_with_sla < controls_applicable then cast(controls_applicable - controls_with_sla as string) || ' control(s) without a freshness SLA' end",
+            "case when controls_stale + controls_missing > 0 then cast(controls_stale as string) || ' stale and ' || cast(controls_missing as string) || ' missing control(s): ' || controls_not_fresh end",
+            "case when open_critical_flags > 0 then cast(open_critical_flags as string) || ' open critical drift flag(s)' end",
         ]) }} as level_3_own_gaps
     from facts
 ),

@@ -20,13 +20,13 @@ freshness_flags as (
     select
         'evidence_' || status as kind,
         tenant_id,
-        cast(null as varchar) as global_scope,
-        {{ dbt.array_construct(['tenant_id'], 'varchar') }} as affected_tenants,
+        cast(null as string) as global_scope,
+        {{ dbt.array_construct(['tenant_id'], 'string') }} as affected_tenants,
         case
             when status = 'stale' then fresh_until
             when onboarded_at is not null
-                and {{ dbt.dateadd('day', 'freshness_sla_days', 'onboarded_at') }} < as_of
-                then {{ dbt.dateadd('day', 'freshness_sla_days', 'onboarded_at') }}
+                and {{ timestamp_add('day', 'freshness_sla_days', 'onboarded_at') }} < as_of
+                then {{ timestamp_add('day', 'freshness_sla_days', 'onboarded_at') }}
             else as_of
         end as detected_at,
         'control ' || control_id as subject,
@@ -40,10 +40,10 @@ freshness_flags as (
                         else 'shared service ' || coalesce(last_evidence_service_id, '?')
                     end
                     || ') observed ' || {{ ts_text('last_evidence_at') }} || ', '
-                    || cast(round(age_days, 1) as varchar) || ' days old; SLA '
-                    || cast(freshness_sla_days as varchar) || ' days'
+                    || cast(round(age_days, 1) as string) || ' days old; SLA '
+                    || cast(freshness_sla_days as string) || ' days'
             else 'no evidence, own or inherited from a shared service; SLA '
-                || cast(freshness_sla_days as varchar) || ' days'
+                || cast(freshness_sla_days as string) || ' days'
         end as evidence
     from freshness
     where status in ('stale', 'missing')
@@ -72,7 +72,7 @@ expired as (
         min(held.held_at) as oldest_at
     from held
     inner join tenants on held.tenant_id = tenants.tenant_id
-    where held.held_at < {{ dbt.dateadd('day', '-1 * tenants.retention_days', as_of()) }}
+    where held.held_at < {{ timestamp_add('day', '-1 * tenants.retention_days', as_of()) }}
     group by held.tenant_id, tenants.retention_days
 ),
 
@@ -80,17 +80,17 @@ retention_flags as (
     select
         'retention_violated' as kind,
         tenant_id,
-        cast(null as varchar) as global_scope,
-        {{ dbt.array_construct(['tenant_id'], 'varchar') }} as affected_tenants,
-        {{ dbt.dateadd('day', 'retention_days', 'oldest_at') }} as detected_at,
-        'retention ' || cast(retention_days as varchar) || ' days' as subject,
-        cast(null as varchar) as service_id,
-        cast(null as varchar) as control_id,
-        cast(expired_rows as varchar) || ' row(s) held past the '
-            || cast(retention_days as varchar) || '-day retention window (audit_events '
-            || cast(audit_events_rows as varchar) || ', access_history '
-            || cast(access_history_rows as varchar) || ', evidence '
-            || cast(evidence_rows as varchar) || '); oldest '
+        cast(null as string) as global_scope,
+        {{ dbt.array_construct(['tenant_id'], 'string') }} as affected_tenants,
+        {{ timestamp_add('day', 'retention_days', 'oldest_at') }} as detected_at,
+        'retention ' || cast(retention_days as string) || ' days' as subject,
+        cast(null as string) as service_id,
+        cast(null as string) as control_id,
+        cast(expired_rows as string) || ' row(s) held past the '
+            || cast(retention_days as string) || '-day retention window (audit_events '
+            || cast(audit_events_rows as string) || ', access_history '
+            || cast(access_history_rows as string) || ', evidence '
+            || cast(evidence_rows as string) || '); oldest '
             || {{ ts_text('oldest_at') }} as evidence
     from expired
 ),
@@ -128,14 +128,14 @@ isolation_flags as (
         affected_tenants,
         detected_at,
         'export run ' || run_id as subject,
-        cast(null as varchar) as service_id,
-        cast(null as varchar) as control_id,
+        cast(null as string) as service_id,
+        cast(null as string) as control_id,
         case
             when detected_by = 'tenant_scope'
                 then 'the tenant scope returned rows outside the scope; the export stopped'
             else 'export validation failed (' || failed_checks || '): '
-                || cast(failed_expectations as varchar) || ' expectation(s), '
-                || cast(unexpected_rows as varchar) || ' unexpected row(s); nothing published'
+                || cast(failed_expectations as string) || ' expectation(s), '
+                || cast(unexpected_rows as string) || ' unexpected row(s); nothing published'
         end as evidence
     from isolation_grouped
 ),
@@ -176,7 +176,7 @@ unevidenced as (
     from changes
     left join refreshed on changes.event_id = refreshed.event_id
     where refreshed.event_id is null
-        and {{ dbt.dateadd('hour', 'changes.evidence_due_hours', 'changes.occurred_at') }}
+        and {{ timestamp_add('hour', 'changes.evidence_due_hours', 'changes.occurred_at') }}
             <= {{ as_of() }}
 ),
 
@@ -193,20 +193,20 @@ change_affected as (
 change_flags as (
     select
         'shared_service_change_unevidenced' as kind,
-        cast(null as varchar) as tenant_id,
+        cast(null as string) as tenant_id,
         unevidenced.global_scope,
         change_affected.affected_tenants,
-        {{ dbt.dateadd('hour', 'unevidenced.evidence_due_hours', 'unevidenced.occurred_at') }}
+        {{ timestamp_add('hour', 'unevidenced.evidence_due_hours', 'unevidenced.occurred_at') }}
             as detected_at,
         unevidenced.service_id || ' ' || unevidenced.action || ' ' || unevidenced.event_id
             as subject,
         unevidenced.service_id,
-        cast(null as varchar) as control_id,
+        cast(null as string) as control_id,
         unevidenced.action || ' on ' || unevidenced.service_id || ' at '
             || {{ ts_text('unevidenced.occurred_at') }} || ' (event ' || unevidenced.event_id
             || '): no evidence from ' || unevidenced.service_id
             || ' observed since; due within '
-            || cast(unevidenced.evidence_due_hours as varchar) || ' h' as evidence
+            || cast(unevidenced.evidence_due_hours as string) || ' h' as evidence
     from unevidenced
     inner join change_affected on unevidenced.event_id = change_affected.event_id
 ),
@@ -216,12 +216,12 @@ admin_flags as (
     select
         'admin_action_without_reason' as kind,
         tenant_id,
-        cast(null as varchar) as global_scope,
-        {{ dbt.array_construct(['tenant_id'], 'varchar') }} as affected_tenants,
+        cast(null as string) as global_scope,
+        {{ dbt.array_construct(['tenant_id'], 'string') }} as affected_tenants,
         accessed_at as detected_at,
         'access ' || access_id as subject,
-        cast(null as varchar) as service_id,
-        cast(null as varchar) as control_id,
+        cast(null as string) as service_id,
+        cast(null as string) as control_id,
         access_type || ' access ' || access_id || ' at ' || {{ ts_text('accessed_at') }}
             || ' has no reason' as evidence
     from {{ ref('fct_access_history') }}
@@ -262,17 +262,17 @@ incident_flags as (
         first_deadline as detected_at,
         'incident ' || incident_id as subject,
         service_id,
-        cast(null as varchar) as control_id,
+        cast(null as string) as control_id,
         'incident ' || incident_id || ' (' || coalesce(severity, '?') || ') detected '
             || {{ ts_text('detected_at') }} || ': '
             || case
                 when notified_at is null then 'not notified'
                 else 'notified ' || {{ ts_text('notified_at') }}
             end
-            || ', ' || cast(round(max_hours_past_deadline, 1) as varchar)
+            || ', ' || cast(round(max_hours_past_deadline, 1) as string)
             || ' h past the deadline ('
             || case when tenant_count > 1 then 'shortest ' else '' end
-            || 'SLA ' || cast(shortest_sla_hours as varchar) || ' h)' as evidence
+            || 'SLA ' || cast(shortest_sla_hours as string) || ' h)' as evidence
     from overdue_grouped
 ),
 

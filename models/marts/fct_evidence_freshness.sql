@@ -82,10 +82,10 @@ final as (
         coalesce(counted.evidence_count, 0) as evidence_count,
         coalesce(counted.own_evidence_count, 0) as own_evidence_count,
         {{ hours_between('latest.observed_at', as_of()) }} / 24.0 as age_days,
-        {{ dbt.dateadd('day', 'sla.freshness_sla_days', 'latest.observed_at') }} as fresh_until,
+        {{ timestamp_add('day', 'sla.freshness_sla_days', 'latest.observed_at') }} as fresh_until,
         case
             when latest.observed_at is null then 'missing'
-            when {{ dbt.dateadd('day', 'sla.freshness_sla_days', 'latest.observed_at') }}
+            when {{ timestamp_add('day', 'sla.freshness_sla_days', 'latest.observed_at') }}
                 < {{ as_of() }} then 'stale'
             else 'fresh'
         end as status,

@@ -10,8 +10,8 @@ snapshots as (
     select
         cast(date_day as date) as snapshot_date,
         case
-            when {{ dbt.dateadd('day', 1, 'cast(date_day as timestamp)') }} < {{ as_of() }}
-                then {{ dbt.dateadd('day', 1, 'cast(date_day as timestamp)') }}
+            when {{ timestamp_add('day', 1, 'cast(date_day as timestamp)') }} < {{ as_of() }}
+                then {{ timestamp_add('day', 1, 'cast(date_day as timestamp)') }}
             else {{ as_of() }}
         end as snapshot_at
     from days
@@ -50,7 +50,7 @@ final as (
         {{ hours_between('intervals.valid_from', 'snapshots.snapshot_at') }} / 24.0 as age_days,
         case
             when intervals.valid_from is null then 'missing'
-            when {{ dbt.dateadd('day', 'pairs.freshness_sla_days', 'intervals.valid_from') }}
+            when {{ timestamp_add('day', 'pairs.freshness_sla_days', 'intervals.valid_from') }}
                 < snapshots.snapshot_at then 'stale'
             else 'fresh'
         end as status

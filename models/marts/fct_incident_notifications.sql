@@ -25,7 +25,7 @@ deadlines as (
         incidents.summary,
         incidents.detected_at,
         tenants.notification_sla_hours,
-        {{ dbt.dateadd('hour', 'tenants.notification_sla_hours', 'incidents.detected_at') }}
+        {{ timestamp_add('hour', 'tenants.notification_sla_hours', 'incidents.detected_at') }}
             as notify_by,
         case
             when incidents.notified_at <= {{ as_of() }} then incidents.notified_at
