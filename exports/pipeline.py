@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -48,12 +50,31 @@ class ValidationFailed(RuntimeError):
         self.result = result
 
 
+class PhaseTimer:
+    """Wall seconds per phase of an export run, for the run's metadata and the benchmark."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+    def rounded(self) -> dict[str, float]:
+        return {name: round(value, 2) for name, value in self.seconds.items()}
+
+
 @dataclass
 class ExportReport:
     run_id: str
     published: list[Path]
     bundles: list[StagedBundle]
     validation: ValidationResult
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     def rows_by_file_kind(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -79,17 +100,21 @@ def export_bundles(
     """``keys``: the tenant key provider for classes whose policy requires encryption
     (``exports.encryption``); default the local key store under ``<home>/keys/``."""
     keys = keys or LocalEncryptionKeys(home.keys / KEY_STORE)
+    timer = PhaseTimer()
     scoped.install(con)
     scope = scoped.TenantScope(con, tenants, periods)
     staging_root = home.staging / run_id
     with watch_tenant_scope(home, run_id, scope.tenants):
-        staged = stage_bundles(scope, staging_root)
-        write_freshness_reports(scope, staged)
+        with timer.phase("stage"):
+            staged = stage_bundles(scope, staging_root)
+        with timer.phase("freshness_reports"):
+            write_freshness_reports(scope, staged)
     log(
         f"staged {len(staged)} bundle(s) for {len(scope.tenants)} tenant(s) x "
         f"{len(scope.periods)} period(s)"
     )
-    result = validate_staged(scope, staged, policy)
+    with timer.phase("validate"):
+        result = validate_staged(scope, staged, policy)
     if not result.success:
         record_validation_failure(home, run_id, scope.tenants, result)
         shutil.rmtree(staging_root, ignore_errors=True)
@@ -126,26 +151,32 @@ def export_bundles(
             if str(path) in result.file_rows  # data files; the freshness report has no rows
         }
         mine = run_manifests.setdefault(bundle.tenant_id, {})
-        sealed = _encrypt(bundle, policy, keys, staging_root)
-        write_bundle_documents(
-            bundle,
-            result,
-            file_rows,
-            run_id=run_id,
-            policy_version=policy.version,
-            chain=chain_links(
-                bundle_target(home.exports, bundle, roots).parent, bundle.period, mine
-            ),
-            signer=signer,
-        )
-        if sealed:
-            seal_manifest(bundle.path / MANIFEST, sealed, signer)
+        with timer.phase("encrypt"):
+            sealed = _encrypt(bundle, policy, keys, staging_root)
+        with timer.phase("manifest_and_signing"):
+            write_bundle_documents(
+                bundle,
+                result,
+                file_rows,
+                run_id=run_id,
+                policy_version=policy.version,
+                chain=chain_links(
+                    bundle_target(home.exports, bundle, roots).parent, bundle.period, mine
+                ),
+                signer=signer,
+            )
+            if sealed:
+                seal_manifest(bundle.path / MANIFEST, sealed, signer)
         mine[bundle.period] = bundle.path / MANIFEST
-    for bundle in staged:
-        published.append(publish(bundle, home.exports, run_id, roots))
-    shutil.rmtree(staging_root, ignore_errors=True)
-    log(f"published {len(published)} bundle(s) under {home.exports}")
-    return ExportReport(run_id, published, staged, result)
+    with timer.phase("publish"):
+        for bundle in staged:
+            published.append(publish(bundle, home.exports, run_id, roots))
+        shutil.rmtree(staging_root, ignore_errors=True)
+    log(
+        f"published {len(published)} bundle(s) under {home.exports}; seconds per phase: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in timer.rounded().items())
+    )
+    return ExportReport(run_id, published, staged, result, timer.rounded())
 
 
 def _encrypt(

@@ -76,6 +76,7 @@ def tenant_audit_bundles(context: dg.AssetExecutionContext, tenantproof: Tenantp
             "tenants": len(tenants),
             "periods": dg.MetadataValue.text(", ".join(periods)),
             "rows_by_file_kind": dg.MetadataValue.json(report.rows_by_file_kind()),
+            "phase_seconds": dg.MetadataValue.json(report.phase_seconds),
             "exports_root": dg.MetadataValue.path(str(home.exports)),
         },
     )

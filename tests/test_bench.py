@@ -20,6 +20,16 @@ def test_the_harness_measures_every_stage_and_writes_results(tmp_path, monkeypat
     full = stages["full_pipeline"]["detail"]
     assert full["bundles"] == 4 * len(full["periods"]) > 0
     assert {"warehouse_models", "tenant_audit_bundles"} <= set(full["steps"])
+    phases = full["export_phases"]
+    assert set(phases) == {
+        "stage",
+        "freshness_reports",
+        "validate",
+        "encrypt",
+        "manifest_and_signing",
+        "publish",
+    }
+    assert sum(phases.values()) <= full["steps"]["tenant_audit_bundles"]
     incremental = stages["incremental"]["detail"]
     assert incremental["new_events"] == 20
     assert 1 <= incremental["bundles_reexported"] <= 3
@@ -32,5 +42,6 @@ def test_the_harness_measures_every_stage_and_writes_results(tmp_path, monkeypat
     assert all(s["peak_rss_mb"] > 0 for s in result["stages"])
     text = bench.report(result)
     assert "pipeline_vs_floor" in text and "full pipeline steps" in text
+    assert "export phases: " in text and "manifest_and_signing" in text
     saved = bench.save(result)
     assert json.loads(saved.read_text())["ratios"] == result["ratios"]
