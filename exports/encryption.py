@@ -99,16 +99,31 @@ def encrypt_csv(path: Path, tenant_id: str, key_hex: str) -> None:
     os.replace(tmp, path)
 
 
+def requires_encryption(bundle: StagedBundle, policy: Policy) -> bool:
+    cls = policy.require_class(bundle.tenant_class, bundle.tenant_id)["tenant_class"]
+    return policy.encryption_required(cls)
+
+
+class FetchedKeys:
+    """Keys fetched once, up front, from another provider: what concurrent encryption uses, so
+    that no two threads create or read the key store at the same time."""
+
+    def __init__(self, keys: dict[str, str]) -> None:
+        self.keys = keys
+
+    def key_for(self, tenant_id: str) -> str:
+        return self.keys[tenant_id]
+
+
 def encrypt_bundle(
     bundle: StagedBundle, policy: Policy, keys: KeyProvider
 ) -> dict[str, Any] | None:
     """Encrypt (or leave out) the bundle's data files as its class says. Returns the manifest
     additions (``files``: name -> fields; ``csv_encryption``), or None for a clear class."""
-    cls = bundle.tenant_class
-    if not policy.encryption_required(policy.require_class(cls, bundle.tenant_id)["tenant_class"]):
+    if not requires_encryption(bundle, policy):
         return None
     key = keys.key_for(bundle.tenant_id)
-    csv_mode = policy.csv_encryption(cls)
+    csv_mode = policy.csv_encryption(bundle.tenant_class)
     files: dict[str, dict[str, Any]] = {}
     for name, path in sorted(bundle.files.items()):
         if name.endswith(".parquet"):

@@ -8,9 +8,11 @@ counts-only failure report is kept, and the caller's run fails.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +23,11 @@ from exports import scope as scoped
 from exports.bundle import StagedBundle, stage_bundles
 from exports.encryption import (
     KEY_STORE,
+    FetchedKeys,
     KeyProvider,
     LocalEncryptionKeys,
     encrypt_bundle,
+    requires_encryption,
     seal_manifest,
 )
 from exports.freshness_report import write_freshness_reports
@@ -143,6 +147,8 @@ def export_bundles(
         )
     signer = signer or LocalSigningKey.for_home(home)
     publish_public_key(home.exports, signer)
+    with timer.phase("encrypt"):
+        sealed_by_bundle = _encrypt_all(staged, policy, keys, staging_root)
     run_manifests: dict[str, dict[str, Path]] = {}  # tenant -> period -> manifest of this run
     for bundle in sorted(staged, key=lambda b: (b.tenant_id, b.period)):
         file_rows = {
@@ -151,8 +157,7 @@ def export_bundles(
             if str(path) in result.file_rows  # data files; the freshness report has no rows
         }
         mine = run_manifests.setdefault(bundle.tenant_id, {})
-        with timer.phase("encrypt"):
-            sealed = _encrypt(bundle, policy, keys, staging_root)
+        sealed = sealed_by_bundle[bundle.key]
         with timer.phase("manifest_and_signing"):
             write_bundle_documents(
                 bundle,
@@ -179,13 +184,24 @@ def export_bundles(
     return ExportReport(run_id, published, staged, result, timer.rounded())
 
 
-def _encrypt(
-    bundle: StagedBundle, policy: Policy, keys: KeyProvider, staging_root: Path
-) -> dict | None:
-    """After validation, before the manifest. A file that does not decrypt back to
-    the validated plaintext (or a key that cannot be had) stops the run: nothing published."""
+def _encrypt_all(
+    staged: Sequence[StagedBundle], policy: Policy, keys: KeyProvider, staging_root: Path
+) -> dict[str, dict | None]:
+    """After validation, before the manifests: every bundle whose class requires it, on a
+    thread per core (pyarrow and AES release the GIL). A file that does not decrypt back to the
+    validated plaintext (or a key that cannot be had) stops the run: nothing published."""
     try:
-        return encrypt_bundle(bundle, policy, keys)
+        fetched = FetchedKeys(
+            {
+                tenant: keys.key_for(tenant)
+                for tenant in sorted(
+                    {b.tenant_id for b in staged if requires_encryption(b, policy)}
+                )
+            }
+        )
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            sealed = pool.map(lambda b: encrypt_bundle(b, policy, fetched), staged)
+            return {bundle.key: result for bundle, result in zip(staged, sealed, strict=True)}
     except BaseException:
         shutil.rmtree(staging_root, ignore_errors=True)
         raise
