@@ -147,15 +147,20 @@ def export_bundles(
         )
     signer = signer or LocalSigningKey.for_home(home)
     publish_public_key(home.exports, signer)
-    with timer.phase("encrypt"):
-        sealed_by_bundle = _encrypt_all(staged, policy, keys, staging_root)
-    run_manifests: dict[str, dict[str, Path]] = {}  # tenant -> period -> manifest of this run
-    for bundle in sorted(staged, key=lambda b: (b.tenant_id, b.period)):
-        file_rows = {
+    # the validated rows of every file, taken before encryption (which may leave CSVs out)
+    rows_by_bundle = {
+        bundle.key: {
             name: result.file_rows[str(path)]
             for name, path in bundle.files.items()
             if str(path) in result.file_rows  # data files; the freshness report has no rows
         }
+        for bundle in staged
+    }
+    with timer.phase("encrypt"):
+        sealed_by_bundle = _encrypt_all(staged, policy, keys, staging_root)
+    run_manifests: dict[str, dict[str, Path]] = {}  # tenant -> period -> manifest of this run
+    for bundle in sorted(staged, key=lambda b: (b.tenant_id, b.period)):
+        file_rows = rows_by_bundle[bundle.key]
         mine = run_manifests.setdefault(bundle.tenant_id, {})
         sealed = sealed_by_bundle[bundle.key]
         with timer.phase("manifest_and_signing"):

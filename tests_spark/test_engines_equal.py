@@ -7,6 +7,7 @@ exports on DuckDB, home B on Spark, each through the same Dagster jobs."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -147,3 +148,49 @@ def test_the_bundle_comparison_catches_a_changed_file(homes, tmp_path: Path) -> 
     changed = [d for d in diffs if d.differences]
     assert [d.bundle for d in changed] == [str(manifest.parent.relative_to(copy))]
     assert "audit_events.parquet" in changed[0].problems[0]
+
+
+@pytest.fixture(scope="module")
+def after_increment(homes):
+    """New events land after the first builds: A ingests them and builds incrementally on
+    DuckDB; B receives A's raw rows and builds incrementally on Spark (append)."""
+    from tenantproof.bench import generate_increment
+    from tenantproof.cli import build
+
+    a, b, periods = homes
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TENANTPROOF_AS_OF", AS_OF.isoformat())
+        mp.setenv(HOME_ENV, str(a.root))
+        mp.setenv(ENGINE_ENV, "duckdb")
+        added = generate_increment(a, 40)
+        build(a)
+        con = connect(b.warehouse)
+        try:
+            con.execute(f"attach '{a.warehouse}' as a (read_only)")
+            for (table,) in con.execute(
+                "select table_name from information_schema.tables "
+                "where table_catalog = 'a' and table_schema = 'raw'"
+            ).fetchall():
+                con.execute(f"create or replace table raw.{table} as select * from a.raw.{table}")
+        finally:
+            con.close()
+        mp.setenv(HOME_ENV, str(b.root))
+        mp.setenv(ENGINE_ENV, "spark")
+        build(b)
+    return a, b, added
+
+
+def test_an_incremental_spark_build_appends_the_same_rows(after_increment) -> None:
+    a, b, added = after_increment
+    state = json.loads((b.warehouse.parent / "build_state.json").read_text("utf-8"))
+    assert (state["engine"], state["full_refresh"]) == ("spark", False)
+    con = connect(a.warehouse, read_only=True)
+    try:
+        diffs = compare_engines(con, spark_relations_dir(b))
+        new_rows = con.execute(
+            "select count(*) from marts.fct_audit_events where event_id like 'ae-inc%'"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert new_rows == added
+    assert sum(d.differences for d in diffs) == 0, "\n".join(str(d) for d in diffs if d.differences)
