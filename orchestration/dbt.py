@@ -14,7 +14,12 @@ from dagster_dbt import (
 from orchestration.project import dbt_project
 from orchestration.resources import TenantproofResource
 from tenantproof.buildstate import full_refresh_reason, record_build
-from tenantproof.engine import engine_name, hand_raw_to_spark, mount_spark_relations
+from tenantproof.engine import (
+    engine_name,
+    hand_raw_to_spark,
+    mount_spark_relations,
+    require_engine,
+)
 
 
 class TenantproofTranslator(DagsterDbtTranslator):
@@ -54,6 +59,7 @@ def warehouse_models(
     home = tenantproof.get_home()
     version = tenantproof.policy().version
     engine = engine_name()
+    require_engine(engine)
     reason = full_refresh_reason(home, version, engine)
     args = ["build", "--full-refresh"] if reason else ["build"]
     context.log.info(f"dbt {' '.join(args)} on {engine}" + (f" ({reason})" if reason else ""))

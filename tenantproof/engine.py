@@ -14,6 +14,7 @@ raw tables of the DuckDB warehouse (file ledger, quarantine, counts). On Spark:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -55,6 +56,26 @@ def engine_name(value: str | None = None) -> str:
             f"{ENGINE_ENV}={raw!r} is not a known engine; choose one of: {', '.join(ENGINES)}"
         )
     return name
+
+
+class EngineUnavailable(RuntimeError):
+    """The configured engine cannot run on this machine; the message says what is missing."""
+
+
+def require_engine(engine: str) -> None:
+    """Fail before any work when the engine's software is not here (Spark: the ``spark`` extra
+    and a Java runtime), instead of halfway through a dbt build."""
+    if engine != "spark":
+        return
+    missing = []
+    if importlib.util.find_spec("pyspark") is None or (
+        importlib.util.find_spec("dbt.adapters.spark") is None
+    ):
+        missing.append("the Spark extras (pip install -e '.[spark]', or make test-spark)")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        missing.append("a Java 17+ runtime (java on PATH, or JAVA_HOME)")
+    if missing:
+        raise EngineUnavailable(f"{ENGINE_ENV}=spark needs " + " and ".join(missing))
 
 
 def dbt_target(engine: str) -> str:

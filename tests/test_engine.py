@@ -17,10 +17,12 @@ from tenantproof.config import PROJECT_DIR, Home
 from tenantproof.engine import (
     ENGINE_ENV,
     SPARK_RAW_TABLES,
+    EngineUnavailable,
     UnknownEngine,
     engine_name,
     hand_raw_to_spark,
     mount_spark_relations,
+    require_engine,
     spark_raw_dir,
     spark_relations_dir,
 )
@@ -38,6 +40,23 @@ def test_the_engine_is_a_setting_and_an_unknown_one_is_a_clear_error(
         engine_name()
     assert cli.main(["summary"]) == 2
     assert "TENANTPROOF_ENGINE='oracle' is not a known engine" in capsys.readouterr().err
+
+
+def test_a_spark_engine_without_its_software_is_refused_before_any_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+    import shutil
+
+    require_engine("duckdb")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    with pytest.raises(EngineUnavailable, match=r"spark needs the Spark extras .* and a Java"):
+        require_engine("spark")
+    monkeypatch.setenv("JAVA_HOME", "/usr/lib/jvm/default")
+    with pytest.raises(EngineUnavailable, match=r"=spark needs the Spark extras \(pip install"):
+        require_engine("spark")
 
 
 def test_the_raw_tables_handed_to_spark_are_those_the_models_read() -> None:
