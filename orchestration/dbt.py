@@ -15,6 +15,7 @@ from orchestration.project import dbt_project
 from orchestration.resources import TenantproofResource
 from tenantproof.buildstate import full_refresh_reason, record_build
 from tenantproof.engine import (
+    dbt_target,
     engine_name,
     hand_raw_to_spark,
     mount_spark_relations,
@@ -69,7 +70,7 @@ def warehouse_models(
         context.log.info(
             "raw tables handed to Spark: " + ", ".join(f"{t} {n}" for t, n in rows.items())
         )
-    yield from dbt.cli([*args, "--target", engine], context=context).stream()
+    yield from dbt.cli([*args, "--target", dbt_target(engine)], context=context).stream()
     if engine == "spark":
         with tenantproof.warehouse() as con:
             mounted = mount_spark_relations(con, home)

@@ -95,7 +95,8 @@ def spark_relations_dir(home: Home) -> Path:
     return spark_root(home) / "relations"
 
 
-def _q(value: str) -> str:
+def sql_text(value: str) -> str:
+    """A SQL string literal (a path or a name), quotes doubled."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -110,8 +111,8 @@ def hand_raw_to_spark(con: duckdb.DuckDBPyConnection, home: Home) -> dict[str, i
         fresh = root / f".{table}.new"
         shutil.rmtree(fresh, ignore_errors=True)
         fresh.mkdir()
-        con.execute(f"copy raw.{table} to {_q(str(fresh / 'part-0.parquet'))} (format parquet)")
-        rows[table] = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
+        copy = f"copy raw.{table} to {sql_text(str(fresh / 'part-0.parquet'))} (format parquet)"
+        rows[table] = con.execute(copy).fetchone()[0]  # COPY returns the rows it wrote
         old = root / f".{table}.old"
         shutil.rmtree(old, ignore_errors=True)
         if target.exists():
@@ -119,10 +120,6 @@ def hand_raw_to_spark(con: duckdb.DuckDBPyConnection, home: Home) -> dict[str, i
         fresh.rename(target)
         shutil.rmtree(old, ignore_errors=True)
     return rows
-
-
-def _parquet_glob(folder: Path) -> str:
-    return str(folder / "*.parquet")
 
 
 def mount_spark_relations(con: duckdb.DuckDBPyConnection, home: Home) -> list[str]:
@@ -138,8 +135,8 @@ def mount_spark_relations(con: duckdb.DuckDBPyConnection, home: Home) -> list[st
             continue
         con.execute(f"create schema if not exists {schema}")
         for rel in sorted(p for p in folder.iterdir() if p.is_dir()):
-            files = _parquet_glob(rel)
-            columns = con.execute(f"describe select * from read_parquet({_q(files)})").fetchall()
+            files = sql_text(str(rel / "*.parquet"))
+            columns = con.execute(f"describe select * from read_parquet({files})").fetchall()
             select = ", ".join(
                 f'cast("{name}" as timestamp) as "{name}"'
                 if typ.startswith("TIMESTAMP WITH TIME ZONE")
@@ -155,7 +152,7 @@ def mount_spark_relations(con: duckdb.DuckDBPyConnection, home: Home) -> list[st
                 con.execute(f"drop table {schema}.{rel.name}")
             con.execute(
                 f"create or replace view {schema}.{rel.name} as "
-                f"select {select} from read_parquet({_q(files)})"
+                f"select {select} from read_parquet({files})"
             )
             mounted.append(f"{schema}.{rel.name}")
     return mounted

@@ -18,7 +18,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from exports.verify import decrypt_csv, parquet_decryption
-from tenantproof.engine import SPARK_HANDOFF_SCHEMAS
+from tenantproof.engine import SPARK_HANDOFF_SCHEMAS, sql_text
 
 FLOAT_DIGITS = 9
 
@@ -47,10 +47,6 @@ class RelationDiff:
         return text
 
 
-def _q(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _normalised(name: str, typ: str) -> str:
     col = f'"{name}"'
     if typ.startswith("TIMESTAMP"):
@@ -66,7 +62,7 @@ def compare_relation(
     con: duckdb.DuckDBPyConnection, relation: str, spark_folder: Path
 ) -> RelationDiff:
     """``con``: a connection to the DuckDB-built warehouse; ``relation``: schema.name."""
-    spark_sql = f"select * from read_parquet({_q(str(spark_folder / '*.parquet'))})"
+    spark_sql = f"select * from read_parquet({sql_text(str(spark_folder / '*.parquet'))})"
     duck_cols = {n: t for n, t, *_ in con.execute(f"describe {relation}").fetchall()}
     spark_cols = {n: t for n, t, *_ in con.execute(f"describe {spark_sql}").fetchall()}
     diff = RelationDiff(
@@ -81,13 +77,15 @@ def compare_relation(
     shared = [n for n in duck_cols if n in spark_cols]
     left = f"select {', '.join(_normalised(n, duck_cols[n]) for n in shared)} from {relation}"
     right = f"select {', '.join(_normalised(n, spark_cols[n]) for n in shared)} from ({spark_sql})"
-    only_duck = f"({left}) except all ({right})"
-    only_spark = f"({right}) except all ({left})"
-    diff.only_in_duckdb = con.execute(f"select count(*) from ({only_duck})").fetchone()[0]
-    diff.only_in_spark = con.execute(f"select count(*) from ({only_spark})").fetchone()[0]
-    for label, query in (("duckdb", only_duck), ("spark", only_spark)):
-        for row in con.execute(f"select * from ({query}) limit 3").fetchall():
-            diff.examples.append(f"only in {label}: {dict(zip(shared, row, strict=True))}")
+    for label, query in (
+        ("duckdb", f"({left}) except all ({right})"),
+        ("spark", f"({right}) except all ({left})"),
+    ):
+        # one pass per direction: the count of differing rows and the first few of them
+        rows = con.execute(f"select count(*) over (), * from ({query}) limit 3").fetchall()
+        setattr(diff, f"only_in_{label}", rows[0][0] if rows else 0)
+        for _, *values in rows:
+            diff.examples.append(f"only in {label}: {dict(zip(shared, values, strict=True))}")
     return diff
 
 
