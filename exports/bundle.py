@@ -117,7 +117,10 @@ def stage_bundles(scope: TenantScope, staging_root: Path) -> list[StagedBundle]:
                 values = _partition_values(source, target)
                 bundle = bundles.get(f"{values['tenant_id']}|{values['period']}")
                 if bundle is None:
-                    raise CrossTenantAccess("the scoped read returned rows outside the scope")
+                    raise CrossTenantAccess(
+                        "the scoped read returned rows outside the scope",
+                        tenants=[values["tenant_id"]],
+                    )
                 name = f"{rel.name}.{fmt}"
                 if name in bundle.files:
                     raise RuntimeError(f"{name}: more than one file written for one bundle")

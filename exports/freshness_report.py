@@ -141,9 +141,11 @@ def write_freshness_reports(scope: TenantScope, bundles: Sequence[StagedBundle])
     for bundle in bundles:
         tenant = bundle.tenant_id
         page = render_report(registry[tenant], bundle.period, freshness[tenant], flags[tenant])
-        if index.foreign_mentions(html.unescape(page), tenant):
+        named = index.foreign_mentions(html.unescape(page), tenant)
+        if named:
             raise CrossTenantAccess(
-                f"{REPORT} of a bundle names another tenant; nothing was published"
+                f"{REPORT} of a bundle names another tenant; nothing was published",
+                tenants=[tenant, *index.tenants_named(named)],
             )
         path = bundle.path / REPORT
         path.write_text(page, encoding="utf-8")

@@ -23,11 +23,13 @@ class IdentifierIndex:
     def __init__(self, identifiers: Iterable[tuple[str, str | None]]) -> None:
         self.by_first_word: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self.own: dict[str, set[str]] = defaultdict(set)
+        self.owners: dict[str, set[str]] = defaultdict(set)  # identifier, lowered -> tenants
         for tenant_id, name in identifiers:
             for word in (tenant_id, name):
                 if not word:
                     continue
                 self.own[tenant_id].add(word.lower())
+                self.owners[word.lower()].add(tenant_id)
                 key = first_word(word)
                 if key:
                     self.by_first_word[key].append((tenant_id, word))
@@ -51,3 +53,7 @@ class IdentifierIndex:
         )
         own = self.own.get(tenant_id, set())
         return [m for m in pattern.findall(text) if m.lower() not in own]
+
+    def tenants_named(self, identifiers: Iterable[str]) -> list[str]:
+        """The tenants whose ids or names these are (as ``foreign_mentions`` returns them)."""
+        return sorted({t for word in identifiers for t in self.owners.get(word.lower(), ())})

@@ -1,9 +1,11 @@
 """The export's hook into the isolation incident log (``Home.isolation_log``).
 
 A tenant isolation failure, caught by the tenant scope (CrossTenantAccess) or by the isolation
-suite on the staged files, is recorded with the run's tenants and the failed checks (counts
-only), so that the next warehouse build turns it into a drift flag (fct_drift_flags). Both
-hooks re-raise or leave the raising to the caller: recording never hides a failure.
+suite on the staged files, is recorded with the tenants it involves (the failing bundles' owners
+and the foreign tenants found; the run's tenants only when the check cannot tell) and the failed
+checks (counts only), so that the next warehouse build turns it into a drift flag
+(fct_drift_flags). Both hooks re-raise or leave the raising to the caller: recording never hides
+a failure.
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ def watch_tenant_scope(home: Home, run_id: str, tenants: Sequence[str]) -> Itera
     the rows that were refused) and re-raise."""
     try:
         yield
-    except CrossTenantAccess:
+    except CrossTenantAccess as exc:
         shutil.rmtree(home.staging / run_id, ignore_errors=True)
         record_isolation_incident(
             home.isolation_log,
             run_id=run_id,
             source="tenant_scope",
-            tenants=tenants,
+            tenants=exc.tenants or tenants,
             failed_checks=["tenant_scope"],
         )
         raise
@@ -48,7 +50,7 @@ def record_validation_failure(
         home.isolation_log,
         run_id=run_id,
         source="export_validation",
-        tenants=tenants,
+        tenants=result.isolation_tenants or tenants,
         failed_checks=sorted({o.suite for o in result.failures()}),
         failed_expectations=len(failed),
         unexpected_rows=sum(o.unexpected_count for o in failed),

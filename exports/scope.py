@@ -44,7 +44,15 @@ RELATIONS = {r.name: r for r in (*BUNDLE_RELATIONS, REGISTRY, *REPORT_RELATIONS)
 
 
 class CrossTenantAccess(PermissionError):
-    """A read or write reached, or would reach, a tenant outside the caller's scope."""
+    """A read or write reached, or would reach, a tenant outside the caller's scope.
+
+    ``tenants``: the tenants the refusal involves, when the refusing check knows them (the
+    bundle's owner, the foreign tenant found); the isolation incident log names them instead of
+    every tenant of the run. Ids only, never in the message."""
+
+    def __init__(self, message: str, tenants: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.tenants = sorted(set(tenants))
 
 
 def _guard(arg: str) -> str:
@@ -139,5 +147,6 @@ class TenantScope:
         foreign = found - set(self.tenants)
         if foreign:
             raise CrossTenantAccess(
-                f"cross-tenant read: {len(foreign)} tenant(s) outside the scope in the result"
+                f"cross-tenant read: {len(foreign)} tenant(s) outside the scope in the result",
+                tenants=foreign,
             )

@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 
 from exports.bundle import FORMULA_START, StagedBundle
-from exports.identifiers import first_word
+from exports.identifiers import IdentifierIndex, first_word
 from exports.scope import BUNDLE_RELATIONS, RELATIONS, TenantScope, tenant_identifiers
 from tenantproof.config import EXPECTATIONS_DIR
 from tenantproof.policy import Policy
@@ -49,6 +49,9 @@ class ValidationResult:
     success: bool
     outcomes: list[ExpectationOutcome] = field(default_factory=list)
     file_rows: dict[str, int] = field(default_factory=dict)  # staged file path -> rows read
+    # Tenants involved in isolation failures (owners of failing files, foreign tenants found);
+    # ids only, for the isolation incident log, never written into a bundle.
+    isolation_tenants: list[str] = field(default_factory=list)
 
     def failures(self) -> list[ExpectationOutcome]:
         return [o for o in self.outcomes if not o.success]
@@ -135,6 +138,20 @@ class _KindFrames:
     rows: dict[str, int]  # file -> rows read
     digests: dict[str, str]  # file -> rows and an order-free digest of their content
     twins: dict[str, str]  # file -> the other format's file of the same bundle and kind
+    mentioned: dict[str, list[str]]  # Parquet file -> other tenants' identifiers its text names
+
+    def isolation_tenants(self, index: IdentifierIndex) -> set[str]:
+        """The tenants an isolation failure of these files involves: each failing file's owner,
+        the foreign tenant ids in it and the tenants its text names."""
+        involved: set[str] = set()
+        for row in self.isolation.itertuples(index=False):
+            named = self.mentioned.get(row.file, [])
+            if row.tenant_id is None or row.tenant_id != row.expected_tenant or named:
+                involved.add(row.expected_tenant)
+                if row.tenant_id is not None:
+                    involved.add(row.tenant_id)
+                involved.update(index.tenants_named(named))
+        return involved
 
 
 def _kind_frames(
@@ -189,9 +206,10 @@ def _kind_frames(
         text = "concat_ws(chr(31), " + ", ".join(text_cols) + ")" if text_cols else "''"
         # Rows whose words include the first word of another tenant's identifier (a superset),
         # then the exact whole-word match on those rows only.
-        mentions = dict(
-            con.execute(
-                f"""with tokens as (
+        mentions: dict[int, int] = {}
+        mentioned: dict[str, list[str]] = {}
+        for i, count, named in con.execute(
+            f"""with tokens as (
                     select rowid as rid, file_idx,
                            unnest(string_split_regex(lower({text}), '[^a-z0-9_]+')) as token
                     from _staged
@@ -201,17 +219,21 @@ def _kind_frames(
                     from tokens t
                     join _expect e on e.file_idx = t.file_idx
                     join _first_words w on w.token = t.token and w.tenant_id <> e.expected_tenant
+                ), found as (
+                    select s.file_idx,
+                           list_filter(regexp_extract_all({text}, ?, 1),
+                               lambda x: lower(x) <> lower(e.expected_tenant)
+                                    and lower(x) <> lower(e.expected_name)) as named
+                    from _staged s join _expect e on e.file_idx = s.file_idx
+                    where s.rowid in (select rid from candidates)
                 )
-                select s.file_idx,
-                       sum(len(list_filter(regexp_extract_all({text}, ?, 1),
-                           lambda x: lower(x) <> lower(e.expected_tenant)
-                                and lower(x) <> lower(e.expected_name))))
-                from _staged s join _expect e on e.file_idx = s.file_idx
-                where s.rowid in (select rid from candidates)
-                group by 1""",
-                [pattern],
-            ).fetchall()
-        )
+                select file_idx, sum(len(named)), list_distinct(flatten(list(named)))
+                from found group by 1""",
+            [pattern],
+        ).fetchall():
+            mentions[i] = int(count)
+            if count:
+                mentioned[expect_rows[i][1]] = named
         # The CSV twin holds the Parquet rows exactly, as text and neutralised against formulas:
         # one order-free digest per file shows it, so the word scan above need not read it.
         starts = ", ".join(f"chr({ord(c)})" for c in FORMULA_START)
@@ -275,7 +297,7 @@ def _kind_frames(
     for i in range(0, len(expect_rows), 2):  # each bundle's Parquet file, then its CSV twin
         parquet, csv = expect_rows[i][1], expect_rows[i + 1][1]
         twins[parquet], twins[csv] = csv, parquet
-    return _KindFrames(isolation, pii_frames, rows, digests, twins)
+    return _KindFrames(isolation, pii_frames, rows, digests, twins, mentioned)
 
 
 def _expected_counts(scope: TenantScope, relation: str) -> dict[tuple[str, str | None], int]:
@@ -306,9 +328,12 @@ def validate_staged(
     count_rows = []
     file_rows: dict[str, int] = {}
     first_words = _first_words(identifiers)
+    index = IdentifierIndex(identifiers)
+    involved: set[str] = set()
     for rel in BUNDLE_RELATIONS:
         frames = _kind_frames(con, rel.name, bundles, pattern, names, first_words, pii_columns)
         file_rows.update(frames.rows)
+        involved |= frames.isolation_tenants(index)
         expected = _expected_counts(scope, rel.name)
         for b in bundles:
             want = expected.get((b.tenant_id, b.period if rel.periodic else None), 0)
@@ -345,5 +370,28 @@ def validate_staged(
     validator.run(ROW_COUNT_SUITE, row_counts["expectations"], counts, "all")
     outcomes = validator.outcomes
     return ValidationResult(
-        success=all(o.success for o in outcomes), outcomes=outcomes, file_rows=file_rows
+        success=all(o.success for o in outcomes),
+        outcomes=outcomes,
+        file_rows=file_rows,
+        isolation_tenants=sorted(involved),
+    )
+
+
+def unreadable_staged_files(error: Exception) -> ValidationResult:
+    """The result of a run whose staged files the isolation suite could not read: a failure of
+    that suite (nothing unread is published), named by the error's kind, never its text (which
+    may quote a row)."""
+    return ValidationResult(
+        success=False,
+        outcomes=[
+            ExpectationOutcome(
+                suite=ISOLATION_SUITE,
+                expectation="staged_files_readable",
+                column="*",
+                batch=type(error).__name__,
+                success=False,
+                element_count=0,
+                unexpected_count=0,
+            )
+        ],
     )

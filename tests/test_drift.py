@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -29,6 +29,10 @@ from tests.conftest import AS_OF_ENV
 AS_OF = dt.datetime(2026, 11, 15)
 DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
+ONBOARDED = "2025-01-01T00:00:00Z"
+# the planted home's t4 joined inside the freshness history's window and left before its end
+T4_ONBOARDED = AS_OF - 20 * DAY + 9 * HOUR  # 2026-10-26 09:00
+T4_OFFBOARDED = AS_OF - 3 * DAY + 15 * HOUR  # 2026-11-12 15:00
 # tenant -> (class, region): standard 365 d retention / 72 h SLA / 90 d freshness, enterprise
 # 730 / 48 / 60, regulated 2555 / 24 / 30 (seeds/tenant_class_policies.csv)
 TENANTS = {
@@ -67,6 +71,8 @@ class Landing:
     access: list[dict]
     evidence: list[dict]
     incidents: list[dict]
+    # tenant -> (onboarded_at, offboarded_at) where it differs from (ONBOARDED, not offboarded)
+    lifecycle: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def write(self, home: Path) -> None:
         landing = home / "landing"
@@ -78,7 +84,8 @@ class Landing:
                 + ["offboarded_at"]
             )
             for t, (cls, region) in TENANTS.items():
-                writer.writerow([t, NAMES[t], cls, region, "2025-01-01T00:00:00Z", ""])
+                onboarded, offboarded = self.lifecycle.get(t, (ONBOARDED, ""))
+                writer.writerow([t, NAMES[t], cls, region, onboarded, offboarded])
         for source, rows in ((AUDIT_EVENTS, self.audit), (INCIDENTS, self.incidents)):
             (landing / source.name).mkdir()
             text = "".join(json.dumps({c: r.get(c) for c in source.columns}) + "\n" for r in rows)
@@ -235,6 +242,8 @@ def planted_landing() -> Landing:
     )
     # admin action without a reason, on t3
     data.access.append({**data.access[2], "access_id": "ah-noreason-t3", "reason": ""})
+    # lifecycle: t4 has freshness history only from its onboarding day to its offboarding day
+    data.lifecycle["t4"] = (iso(T4_ONBOARDED), iso(T4_OFFBOARDED))
     # incidents: t4 never notified (72 h SLA lapsed); a svc-billing incident notified after 30 h
     # (late for t3's 24 h, on time for t2's 48 h); t1's incident 1 day old, not yet due
     data.incidents += [
@@ -622,10 +631,30 @@ def test_the_export_logs_an_isolation_incident_when_validation_catches_a_leak(
     assert logged() == before, "a clean export logs nothing"
     monkeypatch.setattr(pipeline, "stage_bundles", leak)
     with pytest.raises(SystemExit, match="nothing was published"):
-        export(home, ["2026-10"], ["t2", "t3"])
+        export(home, ["2026-10"], None)  # every tenant in one run
     entries = logged()[len(before) :]
     assert len(entries) == 1
+    # the leaking bundle's owner and the tenant whose row it holds, not the whole run
     assert entries[0]["tenants"] == ["t2", "t3"]
     assert entries[0]["source"] == "export_validation"
     assert "tenant_isolation" in entries[0]["failed_checks"]
     assert entries[0]["unexpected_rows"] >= 1
+
+    def mention(scope, staging_root):  # t2's own row whose text names t5
+        bundles = real(scope, staging_root)
+        t2 = next(b for b in bundles if b.tenant_id == "t2")
+        rows = pq.read_table(t2.files["audit_events.parquet"])
+        first = rows.slice(0, 1).to_pylist()[0]
+        first["reason"] = f"ticket raised by {built.identifiers['t5']}"
+        pq.write_table(
+            rows.from_pylist(rows.slice(1).to_pylist() + [first], schema=rows.schema),
+            t2.files["audit_events.parquet"],
+        )
+        return bundles
+
+    monkeypatch.setattr(pipeline, "stage_bundles", mention)
+    with pytest.raises(SystemExit, match="nothing was published"):
+        export(home, ["2026-10"], None)
+    entries = logged()[len(before) :]
+    assert len(entries) == 2
+    assert entries[1]["tenants"] == ["t2", "t5"]
