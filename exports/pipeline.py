@@ -35,7 +35,7 @@ from exports.isolation_log import record_validation_failure, watch_tenant_scope
 from exports.manifest import MANIFEST, write_bundle_documents
 from exports.publish import bundle_target, publish
 from exports.signing import ExportSigner, LocalSigningKey, chain_links, publish_public_key
-from exports.validation import ValidationResult, validate_staged
+from exports.validation import ValidationResult, unreadable_staged_files, validate_staged
 from tenantproof.config import Home
 from tenantproof.policy import Policy
 from tenantproof.residency import check_residency, region_roots
@@ -103,11 +103,32 @@ def export_bundles(
 ) -> ExportReport:
     """``keys``: the tenant key provider for classes whose policy requires encryption
     (``exports.encryption``); default the local key store under ``<home>/keys/``."""
+    staging_root = home.staging / run_id
+    try:
+        return _export_bundles(
+            con, home, tenants, periods, policy, run_id, log, signer, keys, staging_root
+        )
+    except BaseException:  # a failed or killed run leaves no staged file behind
+        shutil.rmtree(staging_root, ignore_errors=True)
+        raise
+
+
+def _export_bundles(
+    con: duckdb.DuckDBPyConnection,
+    home: Home,
+    tenants: Sequence[str],
+    periods: Sequence[str],
+    policy: Policy,
+    run_id: str,
+    log: Log,
+    signer: ExportSigner | None,
+    keys: KeyProvider | None,
+    staging_root: Path,
+) -> ExportReport:
     keys = keys or LocalEncryptionKeys(home.keys / KEY_STORE)
     timer = PhaseTimer()
     scoped.install(con)
     scope = scoped.TenantScope(con, tenants, periods)
-    staging_root = home.staging / run_id
     with watch_tenant_scope(home, run_id, scope.tenants):
         with timer.phase("stage"):
             staged = stage_bundles(scope, staging_root)
@@ -118,7 +139,10 @@ def export_bundles(
         f"{len(scope.periods)} period(s)"
     )
     with timer.phase("validate"):
-        result = validate_staged(scope, staged, policy)
+        try:
+            result = validate_staged(scope, staged, policy)
+        except duckdb.Error as exc:  # a staged file the suites cannot read fails them
+            result = unreadable_staged_files(exc)
     if not result.success:
         record_validation_failure(home, run_id, scope.tenants, result)
         shutil.rmtree(staging_root, ignore_errors=True)

@@ -1,0 +1,39 @@
+"""Faults on the export path that are not leaks: a staged file the suites cannot read, a run
+stopped midway. Either way the run fails, nothing is published and no staged file stays behind
+(it may hold the rows that were refused)."""
+
+from __future__ import annotations
+
+import pytest
+
+import exports.pipeline as pipeline
+from tenantproof.cli import export
+from tests.test_isolation import PERIOD, assert_refused, bundle_of, plant, snapshot
+
+
+def test_a_staged_file_the_suites_cannot_read_fails_the_run(use_home, monkeypatch):
+    def garble(bundles):
+        path = bundle_of(bundles, "t2").files["audit_events.csv"]
+        lines = path.read_text(encoding="utf-8").splitlines()
+        lines[1] += ',"an extra cell"'  # one row wider than the header
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    plant(monkeypatch, garble)
+    assert_refused(
+        use_home,
+        ["t2", "t3"],
+        PERIOD,
+        "tenant_isolation:staged_files_readable(*)",
+    )
+
+
+def test_a_run_stopped_during_encryption_leaves_nothing_staged_or_published(use_home, monkeypatch):
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt  # what a stopped worker looks like to the code
+
+    monkeypatch.setattr(pipeline, "_encrypt_all", stop)
+    before = snapshot(use_home.home)
+    with pytest.raises((KeyboardInterrupt, SystemExit)):
+        export(use_home.home, [PERIOD], ["t2", "t3"])
+    assert snapshot(use_home.home) == before
+    assert [p for p in use_home.home.staging.iterdir() if p.is_dir()] == []
