@@ -14,6 +14,7 @@ from dagster_dbt import (
 from orchestration.project import dbt_project
 from orchestration.resources import TenantproofResource
 from tenantproof.buildstate import full_refresh_reason, record_build
+from tenantproof.config import KEEP_DBT_RUNS, prune_dbt_runs
 from tenantproof.engine import (
     dbt_target,
     engine_name,
@@ -70,7 +71,13 @@ def warehouse_models(
         context.log.info(
             "raw tables handed to Spark: " + ", ".join(f"{t} {n}" for t, n in rows.items())
         )
-    yield from dbt.cli([*args, "--target", dbt_target(engine)], context=context).stream()
+    # The run's artefacts and logs (compiled SQL, dbt.log) name tenants: they stay in the home,
+    # which tenant deletion sweeps, never in the repository; the last few runs are kept.
+    run_dir = home.dbt_target / f"warehouse_models-{context.run.run_id[:8]}"
+    yield from dbt.cli(
+        [*args, "--target", dbt_target(engine)], context=context, target_path=run_dir
+    ).stream()
+    prune_dbt_runs(home.dbt_target, keep=KEEP_DBT_RUNS)
     if engine == "spark":
         with tenantproof.warehouse() as con:
             mounted = mount_spark_relations(con, home)

@@ -8,6 +8,7 @@ The environment is read when a ``Home`` is built, never at import time.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ HOME_ENV = "TENANTPROOF_HOME"
 DEFAULT_HOME = "data"
 WAREHOUSE_FILE = "tenantproof.duckdb"
 MEMORY_ENV = "TENANTPROOF_MEMORY_LIMIT"
+KEEP_DBT_RUNS = 3  # warehouse builds whose dbt artefacts and logs stay in <home>/dbt/target
 DEFAULT_MEMORY_LIMIT = "4GB"
 DAGSTER_YAML = """\
 telemetry:
@@ -93,6 +95,7 @@ class Home:
 
     @property
     def dbt_target(self) -> Path:
+        """dbt's artefacts and logs, one folder per warehouse build (they name tenants)."""
         return self.root / "dbt" / "target"
 
     def ensure(self) -> Home:
@@ -113,3 +116,14 @@ class Home:
         if not instance_config.exists():
             instance_config.write_text(DAGSTER_YAML, encoding="utf-8")
         return self
+
+
+def prune_dbt_runs(target: Path, keep: int) -> list[Path]:
+    """Remove all but the newest ``keep`` run folders under dbt's target; returns the removed."""
+    if not target.is_dir():
+        return []
+    runs = sorted((p for p in target.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    removed = runs[: max(len(runs) - keep, 0)]
+    for folder in removed:
+        shutil.rmtree(folder, ignore_errors=True)
+    return removed

@@ -730,7 +730,9 @@ class _Deletion:
         """Derived copies outside the warehouse lose the tenant's rows now, not at their next
         refresh: a certificate must not be contradicted by an analytics snapshot."""
         record = self.progress.setdefault("derived", {"rewritten": {}, "removed": []})
-        for folder in _partition_folders(self.home, self.tenant):
+        # dbt's run artefacts and logs (compiled SQL names tenants): the next build writes anew.
+        folders = [self.home.dbt_target.parent] if self.home.dbt_target.parent.exists() else []
+        for folder in [*folders, *_partition_folders(self.home, self.tenant)]:
             rel = str(folder.relative_to(self.home.root))
             if rel not in record["removed"]:
                 record["removed"].append(rel)
