@@ -96,7 +96,8 @@ def drift_flags_sensor(
     if meta["generated_at"] == context.cursor:
         return dg.SkipReason("no new analytics snapshot")
     since = datetime.fromisoformat(context.cursor) if context.cursor else None
-    notices = new_notices(pq.read_table(snapshot_path(analytics, "drift_flags")), since)
+    until = datetime.fromisoformat(meta["generated_at"])
+    notices = new_notices(pq.read_table(snapshot_path(analytics, "drift_flags")), since, until)
     if notices:
         drift_notifier.notifier(context.log.info).notify(notices)
     context.update_cursor(meta["generated_at"])

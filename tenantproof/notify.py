@@ -74,12 +74,18 @@ def _iso(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds") if value is not None else ""
 
 
-def new_notices(flags: pa.Table, since: datetime | None) -> list[DriftNotice]:
-    """Flags first published after ``since`` (every flag when ``since`` is None), oldest
-    detection first."""
+def new_notices(
+    flags: pa.Table, since: datetime | None, until: datetime | None = None
+) -> list[DriftNotice]:
+    """Flags first published after ``since`` (every flag when ``since`` is None) and, when
+    given, no later than ``until`` (the snapshot the caller's cursor will record: a newer one
+    that replaced the file meanwhile is sent on the next call, not twice), oldest first."""
     if since is not None:
         stamp = pa.scalar(since.replace(tzinfo=None), pa.timestamp("us"))
         flags = flags.filter(pc.greater(flags.column("first_seen_at"), stamp))
+    if until is not None:
+        stamp = pa.scalar(until.replace(tzinfo=None), pa.timestamp("us"))
+        flags = flags.filter(pc.less_equal(flags.column("first_seen_at"), stamp))
     notices = [
         DriftNotice(
             flag_id=r["flag_id"],

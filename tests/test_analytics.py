@@ -152,6 +152,10 @@ def test_notices_are_the_flags_first_seen_after_the_cursor() -> None:
     assert [n.flag_id for n in new_notices(table, None)] == ["a", "b", "c"]
     later = new_notices(table, T0)
     assert [n.flag_id for n in later] == ["b"]
+    # a newer snapshot that replaced the file after the cursor's one was read: its flags wait
+    # for the next call instead of being sent now and again then
+    assert [n.flag_id for n in new_notices(table, None, until=T0)] == ["a", "c"]
+    assert new_notices(table, T0, until=T0) == []
     lines: list[str] = []
     LogNotifier(lines.append).notify(later)
     assert lines == [
