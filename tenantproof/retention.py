@@ -1,18 +1,26 @@
 """Retention (spec §2.4, §5.5): rows older than their tenant class's window are purged.
 
 Each class's ``retention_days`` (seeds/tenant_class_policies.csv) sets a cutoff, ``as_of`` minus
-the window. The purge deletes every older row of the class's tenants from the raw tables and the
+the window. The purge deletes every older row of the class's tenants from the raw tables, the
+quarantine (by the time a line was quarantined, for lines that name a registered tenant) and the
 marts that keep them (so an incremental mart does not hold them until its next full rebuild), in
 one transaction in which the file ledger follows the rows as in a tenant deletion, so the
 ledger's read = loaded + quarantined still balances. Each tenant that lost rows gets a signed
 purge record (``tenantproof.certificates.write_purge_record``) with its counts before and after
-and the query that shows nothing older remains. Pure logic; Dagster runs it in
-``orchestration/retention.py``.
+and the queries that show nothing older remains.
+
+A purge stopped after its commit must not lose its records: the counts before and the tenants
+concerned are written to ``<home>/deletions/retention-pending.json`` before the transaction,
+which also records the purge's id in ``raw.retention_purges``. The next purge finishes a pending
+one whose id is there (it committed) and drops one whose id is not (it rolled back). Pure logic;
+Dagster runs it in ``orchestration/retention.py``.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +29,7 @@ import duckdb
 
 from exports.signing import ExportSigner
 from tenantproof.certificates import Check, write_purge_record
+from tenantproof.config import Home
 from tenantproof.deletion import LEDGER
 from tenantproof.policy import Policy
 from tenantproof.sources import SOURCES
@@ -38,7 +47,27 @@ MART_TIME_COLUMNS = {
     "marts.fct_audit_events": "occurred_at",
     "marts.fct_access_history": "accessed_at",
     "marts.fct_evidence": "observed_at",
+    "marts.fct_shared_service_evidence": "observed_at",
+    "marts.fct_incident_notifications": "detected_at",
 }
+QUARANTINE = "raw.quarantine"
+PURGES = "raw.retention_purges"  # ids of committed purges (see the module's docstring)
+PENDING = "retention-pending.json"
+
+
+@dataclass(frozen=True)
+class PurgeTable:
+    """A purgeable table: the column naming the tenant and the one that ages a row."""
+
+    name: str
+    tenant_column: str
+    time_column: str
+
+    def expired(self) -> str:
+        return (
+            f"from {self.name} t join _retention_cutoffs c "
+            f"on t.{self.tenant_column} = c.tenant_id where t.{self.time_column} < c.cutoff"
+        )
 
 
 @dataclass
@@ -80,8 +109,8 @@ def default_as_of(now: datetime | None = None) -> datetime:
     return (now or datetime.now(UTC)).replace(tzinfo=None)
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Every purgeable base table that exists, with its time column."""
+def _tables(con: duckdb.DuckDBPyConnection) -> list[PurgeTable]:
+    """Every purgeable base table that exists."""
     present = {
         f"{s}.{n}"
         for s, n in con.execute(
@@ -89,9 +118,10 @@ def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
             "where table_catalog = current_database() and table_type = 'BASE TABLE'"
         ).fetchall()
     }
-    wanted = {SOURCES[s].raw_table: c for s, c in RAW_TIME_COLUMNS.items()}
-    wanted.update(MART_TIME_COLUMNS)
-    return {t: c for t, c in wanted.items() if t in present}
+    wanted = [PurgeTable(SOURCES[s].raw_table, "tenant_id", c) for s, c in RAW_TIME_COLUMNS.items()]
+    wanted.append(PurgeTable(QUARANTINE, "tenant_hint", "quarantined_at"))
+    wanted += [PurgeTable(t, "tenant_id", c) for t, c in MART_TIME_COLUMNS.items()]
+    return [t for t in wanted if t.name in present]
 
 
 def _cutoffs(
@@ -117,32 +147,162 @@ def _load_cutoffs(con: duckdb.DuckDBPyConnection, cutoffs: list) -> None:
         con.executemany("insert into _retention_cutoffs values (?, ?, ?, ?)", cutoffs)
 
 
-def _expired(table: str, column: str) -> str:
-    return (
-        f"from {table} t join _retention_cutoffs c on t.tenant_id = c.tenant_id "
-        f"where t.{column} < c.cutoff"
-    )
-
-
 def retention_violations(
     con: duckdb.DuckDBPyConnection, policy: Policy, as_of: datetime
 ) -> list[Violation]:
     """Rows still held past their tenant's window, per tenant and table: each names the tenant."""
     _load_cutoffs(con, _cutoffs(con, policy, as_of))
     out = []
-    for table, column in _tables(con).items():
+    for table in _tables(con):
         sql = (
-            f"select t.tenant_id, c.tenant_class, count(*), min(t.{column}) "
-            f"{_expired(table, column)} group by all order by 1"
+            f"select c.tenant_id, c.tenant_class, count(*), min(t.{table.time_column}) "
+            f"{table.expired()} group by all order by 1"
         )
         for tenant_id, tenant_class, rows, oldest in con.execute(sql).fetchall():
-            out.append(Violation(tenant_id, tenant_class, table, int(rows), oldest))
+            out.append(Violation(tenant_id, tenant_class, table.name, int(rows), oldest))
     return out
+
+
+def _counts(
+    con: duckdb.DuckDBPyConnection, tables: list[PurgeTable], tenants: list[str]
+) -> dict[str, dict[str, int]]:
+    """tenant -> table -> rows of the tenant."""
+    found: dict[str, dict[str, int]] = {t: {} for t in tenants}
+    for table in tables:
+        for tenant_id, n in con.execute(
+            f"select {table.tenant_column}, count(*) from {table.name} "
+            f"where {table.tenant_column} in (select unnest(?::varchar[])) group by all",
+            [tenants],
+        ).fetchall():
+            found[tenant_id][table.name] = int(n)
+    return {t: {x.name: found[t].get(x.name, 0) for x in tables} for t in tenants}
+
+
+def _unledger(con: duckdb.DuckDBPyConnection, tables: list[PurgeTable]) -> None:
+    """The ledger follows the rows (as tenantproof.deletion does for a deleted tenant): a raw
+    row leaves its file's read and loaded counts, a quarantined line its read and quarantined
+    counts (the load of the same file and time, else the file's latest)."""
+    names = {t.name for t in tables}
+    for source, column in RAW_TIME_COLUMNS.items():
+        raw = SOURCES[source].raw_table
+        if raw not in names:
+            continue
+        table = PurgeTable(raw, "tenant_id", column)
+        con.execute(
+            f"""update {LEDGER} l set rows_read = l.rows_read - d.n,
+                    rows_loaded = l.rows_loaded - d.n
+                from (select t._sha256, count(*) as n {table.expired()} group by t._sha256) d
+                where l.source = ? and l.sha256 = d._sha256""",
+            [source],
+        )
+    if QUARANTINE not in names:
+        return
+    table = PurgeTable(QUARANTINE, "tenant_hint", "quarantined_at")
+    lines = con.execute(
+        f"select t.source, t.file, t.quarantined_at, count(*) {table.expired()} group by all"
+    ).fetchall()
+    for source, file, at, n in lines:
+        row = con.execute(
+            f"select sha256 from {LEDGER} where source = ? and path = ? "
+            "order by (loaded_at = ?) desc, loaded_at desc limit 1",
+            [source, file, at],
+        ).fetchone()
+        if row:
+            con.execute(
+                f"update {LEDGER} set rows_read = rows_read - ?, "
+                "rows_quarantined = rows_quarantined - ? where source = ? and sha256 = ?",
+                [n, n, source, row[0]],
+            )
+
+
+def _write_pending(path: Path, document: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_suffix(".part")
+    with part.open("w", encoding="utf-8") as fh:
+        json.dump(document, fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(part, path)
+
+
+def _committed(con: duckdb.DuckDBPyConnection, purge_id: str) -> bool:
+    con.execute(f"create table if not exists {PURGES} (purge_id varchar, committed_at timestamp)")
+    return bool(
+        con.execute(f"select count(*) from {PURGES} where purge_id = ?", [purge_id]).fetchone()[0]
+    )
+
+
+def _write_records(
+    con: duckdb.DuckDBPyConnection,
+    home: Home,
+    pending: dict,
+    path: Path,
+    signer: ExportSigner | None,
+) -> dict[str, Path]:
+    """A signed record per tenant of a committed purge (skipping those already written), then
+    the pending file goes."""
+    tables = [PurgeTable(*t) for t in pending["tables"]]
+    after = _counts(con, tables, sorted(pending["tenants"]))
+    written: dict[str, Path] = {}
+    for tenant_id, entry in sorted(pending["tenants"].items()):
+        if entry.get("record"):
+            written[tenant_id] = home.root / entry["record"]
+            continue
+        cutoff = datetime.fromisoformat(entry["cutoff"])
+        checks = [
+            Check(
+                f"no row of {tenant_id} in {t.name} older than {cutoff:%Y-%m-%d %H:%M:%S}",
+                f"select count(*) from {t.name} where {t.tenant_column} = '{tenant_id}' "
+                f"and {t.time_column} < '{cutoff:%Y-%m-%d %H:%M:%S}'",
+                int(
+                    con.execute(
+                        f"select count(*) from {t.name} where {t.tenant_column} = ? "
+                        f"and {t.time_column} < ?",
+                        [tenant_id, cutoff],
+                    ).fetchone()[0]
+                ),
+            )
+            for t in tables
+        ]
+        record = write_purge_record(
+            home,
+            tenant_id,
+            {t.name: (entry["before"][t.name], after[tenant_id][t.name]) for t in tables},
+            policy={
+                "tenant_class": entry["tenant_class"],
+                "retention_days": entry["retention_days"],
+                "policy_version": pending["policy_version"],
+            },
+            cutoff=cutoff,
+            requested_by=pending["requested_by"],
+            checks=checks,
+            signer=signer,
+        )
+        entry["record"] = str(record.relative_to(home.root))
+        _write_pending(path, pending)
+        written[tenant_id] = record
+    path.unlink()
+    return written
+
+
+def finish_pending_purge(
+    con: duckdb.DuckDBPyConnection, home: Home, signer: ExportSigner | None = None
+) -> dict[str, Path]:
+    """Complete the records of a purge stopped after its commit; forget one that rolled back.
+    Returns tenant -> record written or found."""
+    path = home.deletions / PENDING
+    if not path.exists():
+        return {}
+    pending = json.loads(path.read_text(encoding="utf-8"))
+    if not _committed(con, pending["purge_id"]):
+        path.unlink()
+        return {}
+    return _write_records(con, home, pending, path, signer)
 
 
 def purge_expired(
     con: duckdb.DuckDBPyConnection,
-    home,
+    home: Home,
     policy: Policy,
     as_of: datetime,
     *,
@@ -151,80 +311,60 @@ def purge_expired(
 ) -> list[TenantPurge]:
     """Delete every row older than its tenant's window, in one transaction; a signed record per
     tenant that lost rows. Returns one entry per registered tenant (removed may be 0)."""
+    finish_pending_purge(con, home, signer)
     cutoffs = _cutoffs(con, policy, as_of)
     _load_cutoffs(con, cutoffs)
     tables = _tables(con)
     purges = {t: TenantPurge(t, cls, days, cut) for t, cls, days, cut in cutoffs}
-
-    def counts() -> dict[tuple[str, str], int]:
-        found: dict[tuple[str, str], int] = {}
-        for table in tables:
-            for tenant_id, n in con.execute(
-                f"select tenant_id, count(*) from {table} "
-                "where tenant_id in (select tenant_id from _retention_cutoffs) group by all"
-            ).fetchall():
-                found[(tenant_id, table)] = int(n)
-        return found
-
-    before = counts()
+    before = _counts(con, tables, sorted(purges))
+    expiring = {
+        tenant_id
+        for table in tables
+        for (tenant_id,) in con.execute(f"select distinct c.tenant_id {table.expired()}").fetchall()
+    }
+    if not expiring:
+        for tenant_id, purge in purges.items():
+            purge.tables = {t: (n, n) for t, n in before[tenant_id].items()}
+        return [purges[t] for t in sorted(purges)]
+    path = home.deletions / PENDING
+    pending = {
+        "purge_id": uuid.uuid4().hex,
+        "as_of": as_of.isoformat(),
+        "requested_by": requested_by,
+        "policy_version": policy.version,
+        "tables": [[t.name, t.tenant_column, t.time_column] for t in tables],
+        "tenants": {
+            t: {
+                "tenant_class": purges[t].tenant_class,
+                "retention_days": purges[t].retention_days,
+                "cutoff": purges[t].cutoff.isoformat(),
+                "before": before[t],
+            }
+            for t in sorted(expiring)
+        },
+    }
+    _committed(con, pending["purge_id"])  # the ids table exists before the transaction
+    _write_pending(path, pending)
     con.execute("begin transaction")
     try:
-        for source, column in RAW_TIME_COLUMNS.items():
-            raw = SOURCES[source].raw_table
-            if raw not in tables:
-                continue
-            # The ledger follows the rows (as tenantproof.deletion does for a deleted tenant).
+        _unledger(con, tables)
+        for table in tables:
             con.execute(
-                f"""update {LEDGER} l set rows_read = l.rows_read - d.n,
-                        rows_loaded = l.rows_loaded - d.n
-                    from (select t._sha256, count(*) as n {_expired(raw, column)}
-                          group by t._sha256) d
-                    where l.source = ? and l.sha256 = d._sha256""",
-                [source],
+                f"delete from {table.name} t using _retention_cutoffs c "
+                f"where t.{table.tenant_column} = c.tenant_id "
+                f"and t.{table.time_column} < c.cutoff"
             )
-        for table, column in tables.items():
-            con.execute(
-                f"delete from {table} t using _retention_cutoffs c "
-                f"where t.tenant_id = c.tenant_id and t.{column} < c.cutoff"
-            )
+        con.execute(f"insert into {PURGES} values (?, now())", [pending["purge_id"]])
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
+        path.unlink(missing_ok=True)
         raise
-    after = counts()
+    records = _write_records(con, home, pending, path, signer)
+    after = _counts(con, tables, sorted(purges))
     for tenant_id, purge in purges.items():
         purge.tables = {
-            table: (before.get((tenant_id, table), 0), after.get((tenant_id, table), 0))
-            for table in tables
+            t.name: (before[tenant_id][t.name], after[tenant_id][t.name]) for t in tables
         }
-        if purge.removed == 0:
-            continue
-        checks = [
-            Check(
-                f"no row of {tenant_id} in {table} older than {purge.cutoff:%Y-%m-%d %H:%M:%S}",
-                f"select count(*) from {table} where tenant_id = '{tenant_id}' "
-                f"and {column} < '{purge.cutoff:%Y-%m-%d %H:%M:%S}'",
-                int(
-                    con.execute(
-                        f"select count(*) from {table} where tenant_id = ? and {column} < ?",
-                        [tenant_id, purge.cutoff],
-                    ).fetchone()[0]
-                ),
-            )
-            for table, column in tables.items()
-        ]
-        purge.record = write_purge_record(
-            home,
-            tenant_id,
-            purge.tables,
-            policy={
-                "tenant_class": purge.tenant_class,
-                "retention_days": purge.retention_days,
-                "policy_version": policy.version,
-            },
-            cutoff=purge.cutoff,
-            requested_by=requested_by,
-            checks=checks,
-            signer=signer,
-        )
+        purge.record = records.get(tenant_id)
     return [purges[t] for t in sorted(purges)]

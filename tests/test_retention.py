@@ -1,0 +1,135 @@
+"""Retention beyond the event tables: quarantined lines age out too, and a purge stopped midway
+never loses its signed records (spec §2.4, §5.5)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+import tenantproof.retention as retention
+from exports import verify
+from tenantproof.config import HOME_ENV, Home
+from tenantproof.policy import load_policy
+from tenantproof.reconcile import reconcile
+from tenantproof.warehouse import connect
+from tests.conftest import BuiltHome
+
+AS_OF = datetime(2027, 9, 1)  # standard (365 days) loses rows before 2026-09-01
+LEDGER_BALANCE = (
+    "select source, sum(rows_read) - sum(rows_loaded) - sum(rows_quarantined) "
+    "from raw.file_ledger group by 1 order by 1"
+)
+
+
+@pytest.fixture
+def home(built: BuiltHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
+    root = tmp_path / "home"
+    shutil.copytree(built.home.root, root)
+    monkeypatch.setenv(HOME_ENV, str(root))
+    return Home(root)
+
+
+def records(home: Home, tenant: str) -> list[dict]:
+    folder = home.deletions / tenant / "retention"
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def test_quarantined_lines_of_a_tenant_age_out_with_its_class_window(home: Home) -> None:
+    policy = load_policy()
+    con = connect(home.warehouse)
+    try:
+        tenant, cls = con.execute(
+            "select q.tenant_hint, t.tenant_class from raw.quarantine q "
+            "join raw.tenants t on t.tenant_id = q.tenant_hint "
+            "where t.tenant_class <> 'standard' limit 1"
+        ).fetchone()
+        lines = con.execute(
+            "update raw.quarantine set quarantined_at = timestamp '2018-01-01' "
+            "where tenant_hint = ?",
+            [tenant],
+        ).fetchone()[0]
+        assert lines >= 1
+        found = [
+            (v.tenant_id, v.rows)
+            for v in retention.retention_violations(con, policy, AS_OF)
+            if v.table == "raw.quarantine"
+        ]
+        assert found == [(tenant, lines)]
+        balance = con.execute(LEDGER_BALANCE).fetchall()
+        retention.purge_expired(con, home, policy, AS_OF)
+        assert retention.retention_violations(con, policy, AS_OF) == []
+        assert con.execute(
+            "select count(*) from raw.quarantine where tenant_hint = ?", [tenant]
+        ).fetchone() == (0,)
+        assert con.execute(LEDGER_BALANCE).fetchall() == balance
+        assert all(r.balanced for r in reconcile(con) if r.source != "incidents")
+    finally:
+        con.close()
+    (doc,) = records(home, tenant)
+    assert doc["policy"]["tenant_class"] == cls
+    row = next(t for t in doc["tables"] if t["table"] == "raw.quarantine")
+    assert (row["rows_before"], row["rows_after"]) == (lines, 0)
+
+
+def test_a_purge_stopped_after_its_commit_gets_its_records_on_the_next_run(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = load_policy()
+    con = connect(home.warehouse)
+    try:
+        expected: dict[str, int] = {}
+        for v in retention.retention_violations(con, policy, AS_OF):
+            expected[v.tenant_id] = expected.get(v.tenant_id, 0) + v.rows
+        assert expected
+        real = retention.write_purge_record
+
+        def stopped(*args, **kwargs):
+            raise KeyboardInterrupt  # the process stops after the commit
+
+        monkeypatch.setattr(retention, "write_purge_record", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            retention.purge_expired(con, home, policy, AS_OF)
+        assert retention.retention_violations(con, policy, AS_OF) == [], "the purge committed"
+        assert (home.deletions / retention.PENDING).exists()
+        assert all(records(home, t) == [] for t in expected)
+        monkeypatch.setattr(retention, "write_purge_record", real)
+        again = retention.purge_expired(con, home, policy, AS_OF)
+    finally:
+        con.close()
+    assert all(p.removed == 0 for p in again), "nothing was left to purge"
+    assert not (home.deletions / retention.PENDING).exists()
+    for tenant, rows in expected.items():
+        (doc,) = records(home, tenant)
+        assert sum(t["rows_purged"] for t in doc["tables"]) == rows  # counts of the first run
+        path = sorted((home.deletions / tenant / "retention").glob("*.json"))[0]
+        assert verify.verify_certificate(path).ok
+
+
+def test_a_purge_stopped_before_its_commit_changes_nothing_and_runs_again(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = load_policy()
+    con = connect(home.warehouse)
+    try:
+        before = retention.retention_violations(con, policy, AS_OF)
+        real = retention._unledger
+
+        def stopped(*args, **kwargs):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(retention, "_unledger", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            retention.purge_expired(con, home, policy, AS_OF)
+        assert retention.retention_violations(con, policy, AS_OF) == before
+        assert not (home.deletions / retention.PENDING).exists()
+        monkeypatch.setattr(retention, "_unledger", real)
+        purges = retention.purge_expired(con, home, policy, AS_OF)
+        assert retention.retention_violations(con, policy, AS_OF) == []
+    finally:
+        con.close()
+    assert sum(p.removed for p in purges) == sum(v.rows for v in before)
+    assert all(len(records(home, p.tenant_id)) == 1 for p in purges if p.removed)
