@@ -4,12 +4,15 @@ This one file is the whole verifier. It imports only the standard library, pyarr
 cryptography, so an auditor needs ``pip install pyarrow cryptography`` and this file, not the
 platform (no DuckDB, Dagster, dbt or Great Expectations)::
 
-    python verify.py PATH [--public-key export_public_key.pem] [--key-file keys.json]
+    python verify.py PATH [--public-key export_public_key.pem] [--key-file keys.json] [--complete]
 
 PATH is a bundle folder, a folder of bundles (a tenant's periods: the chain is checked between
 them), a deletion certificate or a retention purge record. Each data file is read on its own,
-never through hive partitioning, so a row keeps its own tenant_id. Exit status 0 when everything
-passed, 1 when anything failed; each problem is named.
+never through hive partitioning, so a row keeps its own tenant_id. A manifest or certificate is
+checked for its structure before anything reads it, so a malformed one is a named failure, and
+one broken item never stops the report for the others. ``--complete`` also requires each
+tenant's chain to start at its first bundle. Exit status 0 when everything passed, 1 when
+anything failed; each problem is named.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ import html
 import json
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,13 +62,41 @@ MANIFEST_KEYS = (
     "files",
     "validation",
 )
+# The manifest's text fields: each must be a non-empty string.
+MANIFEST_TEXT_KEYS = (
+    "tenant_id",
+    "tenant_class",
+    "residency_region",
+    "generated_at",
+    "policy_version",
+    "redaction_profile",
+)
+TABULAR = FORMATS  # the formats whose files have rows (and a count in the manifest)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # The same month key as tenantproof.periods; repeated here so that this file stands alone.
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 DELETION = "tenant_deletion"
 PURGE = "retention_purge"
 CERTIFICATE_KINDS = (DELETION, PURGE)
 CERTIFICATE_KEYS = ("certificate_version", "kind", "tenant_id", "tables", "verification", "signing")
+# What each kind must state besides CERTIFICATE_KEYS, as tenantproof.deletion and
+# tenantproof.certificates write it: field -> what it must be (see _field_problem).
+CERTIFICATE_FIELDS: dict[str, dict[str, str]] = {
+    DELETION: {
+        "reason": "text",
+        "requested_by": "text",
+        "requested_at": "time",
+        "completed_at": "time",
+        "bundles_removed": "list",
+    },
+    PURGE: {
+        "policy": "object",
+        "cutoff": "time",
+        "requested_by": "text",
+        "purged_at": "time",
+    },
+}
 
 
 # -- encrypted files: classes whose policy requires it get encrypted data files --
@@ -174,6 +206,197 @@ class Report:
         return "\n".join(lines)
 
 
+# -- structure: every field a later check reads, validated before it is read --
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_time(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _field_problem(value: Any, wanted: str) -> str | None:
+    """What is wrong with one field, or None: ``wanted`` is text, time, count, sha256, list or
+    object."""
+    ok = {
+        "text": lambda v: isinstance(v, str) and v != "",
+        "time": _is_time,
+        "count": _is_count,
+        "sha256": lambda v: isinstance(v, str) and SHA256_RE.match(v) is not None,
+        "list": lambda v: isinstance(v, list),
+        "object": lambda v: isinstance(v, dict),
+    }[wanted](value)
+    if ok:
+        return None
+    what = {
+        "text": "a non-empty string",
+        "time": "an ISO 8601 time",
+        "count": "a non-negative integer",
+        "sha256": "a sha256 (64 lowercase hex digits)",
+        "list": "a list",
+        "object": "an object",
+    }[wanted]
+    return f"is not {what} (got {value!r:.60})"
+
+
+def _fields(doc: dict[str, Any], where: str, wanted: dict[str, str]) -> list[str]:
+    """One line per field of ``doc`` that is missing or of the wrong kind."""
+    problems = []
+    for name, kind in wanted.items():
+        if name not in doc:
+            problems.append(f"{where}{name} is missing")
+        elif (problem := _field_problem(doc[name], kind)) is not None:
+            problems.append(f"{where}{name} {problem}")
+    return problems
+
+
+def _safe_name(name: str) -> bool:
+    """A file name inside the bundle folder: no path, so nothing outside the bundle is read."""
+    return name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
+
+
+def manifest_problems(manifest: Any) -> list[str]:
+    """Every way the manifest's structure is wrong, by field; empty when every field the checks
+    read is there and of its kind. Checked before the bundle, so that a malformed manifest (even
+    a validly signed one) is a named failure, never a crash of the verifier."""
+    if not isinstance(manifest, dict):
+        return [f"{MANIFEST}: not a JSON object"]
+    problems: list[str] = []
+    missing = [k for k in MANIFEST_KEYS if k not in manifest]
+    if missing:
+        problems.append(f"{MANIFEST}: missing {', '.join(missing)}")
+    problems += _fields(
+        manifest,
+        f"{MANIFEST}: ",
+        {k: "text" for k in MANIFEST_TEXT_KEYS if k in manifest},
+    )
+    period = manifest.get("period")
+    if "period" in manifest:
+        if not isinstance(period, dict):
+            problems.append(f"{MANIFEST}: period {_field_problem(period, 'object')}")
+        elif not isinstance(period.get("key"), str) or not PERIOD_RE.match(period["key"]):
+            problems.append(
+                f"{MANIFEST}: period.key is not a month YYYY-MM ({period.get('key')!r})"
+            )
+    if "validation" in manifest and not isinstance(manifest["validation"], dict):
+        problems.append(
+            f"{MANIFEST}: validation {_field_problem(manifest['validation'], 'object')}"
+        )
+    if "csv_encryption" in manifest and not isinstance(manifest["csv_encryption"], str):
+        problems.append(f"{MANIFEST}: csv_encryption is not a string")
+    if "files" in manifest:
+        problems += _file_list_problems(manifest["files"])
+    link = manifest.get("previous_manifest")
+    if link is not None:
+        if not isinstance(link, dict):
+            problems.append(
+                f"{MANIFEST}: previous_manifest is not null or an object {{period, sha256}} "
+                f"(got {link!r:.60})"
+            )
+        else:
+            problems += _fields(
+                link, f"{MANIFEST}: previous_manifest.", {"period": "text", "sha256": "sha256"}
+            )
+            if isinstance(link.get("period"), str) and not PERIOD_RE.match(link["period"]):
+                problems.append(f"{MANIFEST}: previous_manifest.period is not a month YYYY-MM")
+    replaces = manifest.get("replaces")
+    if replaces is not None and (
+        not isinstance(replaces, list) or not all(isinstance(r, str) for r in replaces)
+    ):
+        problems.append(f"{MANIFEST}: replaces is not a list of sha256 strings")
+    return problems
+
+
+def _file_list_problems(files: Any) -> list[str]:
+    """The manifest's ``files``: a list of entries, each with a safe unique name, its format,
+    bytes and sha256, and a row count for the tabular formats (null for the others)."""
+    if not isinstance(files, list):
+        return [f"{MANIFEST}: files {_field_problem(files, 'list')}"]
+    problems: list[str] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(files):
+        if not isinstance(entry, dict):
+            problems.append(f"{MANIFEST}: files[{i}] is not an object")
+            continue
+        name = entry.get("name")
+        where = f"{MANIFEST}: files[{i}] ({name}): " if isinstance(name, str) else ""
+        where = where or f"{MANIFEST}: files[{i}]: "
+        problems += _fields(
+            entry, where, {"name": "text", "format": "text", "bytes": "count", "sha256": "sha256"}
+        )
+        if isinstance(name, str) and name:
+            if not _safe_name(name):
+                problems.append(f"{where}name is not a file name inside the bundle")
+            elif name in seen:
+                problems.append(f"{where}listed more than once")
+            seen.add(name)
+        if "rows" not in entry:
+            problems.append(f"{where}rows is missing")
+        elif entry.get("format") in TABULAR:
+            if not _is_count(entry["rows"]):
+                problems.append(f"{where}rows {_field_problem(entry['rows'], 'count')}")
+        elif entry["rows"] is not None and not _is_count(entry["rows"]):
+            problems.append(f"{where}rows is not null or a non-negative integer")
+        if "encrypted" in entry and not isinstance(entry["encrypted"], bool):
+            problems.append(f"{where}encrypted is not true or false")
+    return problems
+
+
+def certificate_problems(doc: dict[str, Any], name: str) -> list[str]:
+    """Every field a certificate of its kind must state, missing or of the wrong kind, every
+    table row, removed bundle and verification check that is not an object, and at least one
+    check: a signed certificate that leaves any out proves less than it claims."""
+    wanted = {
+        "certificate_version": "count",
+        "tenant_id": "text",
+        "tables": "list",
+        "verification": "list",
+        **CERTIFICATE_FIELDS.get(doc.get("kind"), {}),
+    }
+    missing = [k for k in (*CERTIFICATE_KEYS, *wanted) if k not in doc]
+    problems = [f"{name}: missing {', '.join(dict.fromkeys(missing))}"] if missing else []
+    problems += _fields(doc, f"{name}: ", {k: v for k, v in wanted.items() if k in doc})
+    for i, row in enumerate(doc["tables"] if isinstance(doc.get("tables"), list) else []):
+        if not isinstance(row, dict):
+            problems.append(f"tables[{i}] is not an object")
+        elif (problem := _field_problem(row.get("table"), "text")) is not None:
+            problems.append(f"tables[{i}]: table {problem}")
+    for i, entry in enumerate(
+        doc["bundles_removed"] if isinstance(doc.get("bundles_removed"), list) else []
+    ):
+        if not isinstance(entry, dict):
+            problems.append(f"bundles_removed[{i}] is not an object")
+        else:
+            problems += _fields(
+                entry,
+                f"bundles_removed[{i}]: ",
+                {"bundle": "text", "manifest_sha256": "sha256"},
+            )
+    checks = doc.get("verification")
+    if checks == []:
+        problems.append(f"{name}: verification records no check (at least one is required)")
+    elif isinstance(checks, list):
+        for i, check in enumerate(checks):
+            if not isinstance(check, dict):
+                problems.append(f"verification[{i}] is not an object")
+            else:
+                problems += _fields(check, f"verification[{i}]: ", {"check": "text"})
+    start, end = doc.get("requested_at"), doc.get("completed_at")
+    if _is_time(start) and _is_time(end):
+        a, b = datetime.fromisoformat(start), datetime.fromisoformat(end)
+        if (a.tzinfo is None) == (b.tzinfo is None) and b < a:
+            problems.append(f"{name}: completed_at is before requested_at")
+    return problems
+
+
 # -- the bundle contract (DESIGN, "The bundle") --
 
 
@@ -267,10 +490,9 @@ def check_bundle(
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         return [f"{MANIFEST}: not valid JSON ({exc})"]
-    missing = [k for k in MANIFEST_KEYS if k not in manifest]
-    if missing:
-        problems.append(f"{MANIFEST}: missing {', '.join(missing)}")
-        return problems
+    structure = manifest_problems(manifest)
+    if structure:
+        return structure
     tenant = manifest["tenant_id"]
     expected_place = (manifest["residency_region"], tenant, manifest["period"]["key"])
     if layout and tuple(folder.parts[-3:]) != expected_place:
@@ -297,6 +519,9 @@ def check_bundle(
         if not path.exists():
             problems.append(f"{name}: listed in the manifest but missing")
             continue
+        if not path.is_file():
+            problems.append(f"{name}: listed in the manifest as a file, but is not one")
+            continue
         if path.stat().st_size != entry["bytes"]:
             problems.append(f"{name}: {path.stat().st_size} bytes, manifest says {entry['bytes']}")
         if sha256_file(path) != entry["sha256"]:
@@ -320,7 +545,7 @@ def check_bundle(
                     problems += _html_problems(path, name, pattern)
                 if name == VALIDATION:
                     doc = json.loads(path.read_text(encoding="utf-8"))
-                    if not doc.get("success"):
+                    if not isinstance(doc, dict) or not doc.get("success"):
                         problems.append(f"{VALIDATION}: validation did not succeed")
                 continue
         except (OSError, ValueError, pa.ArrowException, csv.Error, InvalidTag) as exc:
@@ -380,7 +605,7 @@ def check_signature(
         )
         return problems, [], notes
     stated = signing.get("public_key_sha256") if isinstance(signing, dict) else None
-    if stated is None:
+    if not isinstance(stated, str):
         problems.append(f"{document.name}: does not state the key it was signed with (signing)")
     elif stated != fingerprint:
         problems.append(
@@ -419,8 +644,14 @@ def _siblings(folder: Path, tenant: str) -> dict[str, Path]:
     return out
 
 
-def check_chain(folder: Path, manifest: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
-    """The link to the tenant's previous bundle, when that bundle is beside this one."""
+def check_chain(
+    folder: Path, manifest: dict[str, Any], complete: bool = False
+) -> tuple[list[str], list[str], list[str]]:
+    """The link to the tenant's previous bundle, when that bundle is beside this one.
+
+    A previous bundle absent with nothing earlier beside it is only a note: an auditor may hold
+    just the recent periods. ``complete`` makes it a failure, so that removing a tenant's oldest
+    periods is caught: the earliest bundle held must then be the chain's first."""
     problems: list[str] = []
     checked: list[str] = []
     notes: list[str] = []
@@ -450,8 +681,17 @@ def check_chain(folder: Path, manifest: dict[str, Any]) -> tuple[list[str], list
                 f"chain: {period} links to {prev_period}, which is missing while earlier "
                 f"bundle(s) {', '.join(before)} are present: a bundle of the chain was removed"
             )
+        elif complete:
+            problems.append(
+                f"chain: tenant {tenant}: {period} links to {prev_period}, which is missing, and "
+                f"no earlier bundle is here: the chain does not start at the tenant's first "
+                "bundle (--complete)"
+            )
         else:
-            notes.append(f"chain: the previous bundle {prev_period} is not here; link not checked")
+            notes.append(
+                f"chain: the previous bundle {prev_period} is not here; link not checked "
+                "(--complete requires it)"
+            )
         return problems, checked, notes
     actual = sha256_file(target / MANIFEST)
     replaced = (_manifest_of(target) or {}).get("replaces") or []
@@ -476,8 +716,10 @@ def verify_bundle(
     public_key_pem: bytes | None = None,
     foreign_identifiers: Iterable[str] = (),
     keys: dict[str, str] | None = None,
+    complete: bool = False,
 ) -> Report:
-    """Signature, every listed file's sha256/bytes/rows, every row's tenant, the chain link."""
+    """Signature, the manifest's structure, every listed file's sha256/bytes/rows, every row's
+    tenant, the chain link (with ``complete``, back to the tenant's first bundle)."""
     report = Report("bundle", folder)
     manifest_path = folder / MANIFEST
     if not manifest_path.exists():
@@ -496,13 +738,13 @@ def verify_bundle(
     report.problems += problems
     report.checked += checked
     report.notes += notes
+    structure = manifest_problems(manifest)
+    if structure:
+        report.problems += structure
+        return report
     contract = check_bundle(folder, foreign_identifiers, layout=False, keys=keys)
     report.problems += contract
-    encrypted = sorted(
-        f.get("name", "?")
-        for f in manifest.get("files") or []
-        if isinstance(f, dict) and f.get("encrypted")
-    )
+    encrypted = sorted(f["name"] for f in manifest["files"] if f.get("encrypted"))
     if encrypted and (keys or {}).get(str(manifest.get("tenant_id"))) is None:
         report.notes.append(
             f"{len(encrypted)} file(s) encrypted, content not checked (sha256 and bytes were; "
@@ -510,10 +752,8 @@ def verify_bundle(
         )
     elif encrypted:
         report.checked.append(f"{len(encrypted)} encrypted file(s) decrypted with the tenant key")
-    if PERIOD_RE.match(folder.name) and period and folder.name != period:
+    if PERIOD_RE.match(folder.name) and folder.name != period:
         report.problems.append(f"folder {folder.name} holds the bundle of period {period}")
-    if any(k not in manifest for k in MANIFEST_KEYS):
-        return report
     files = {f["name"]: f for f in manifest["files"]}
     for kind in DATA_KINDS:
         a, b = files.get(f"{kind}.parquet"), files.get(f"{kind}.csv")
@@ -527,7 +767,7 @@ def verify_bundle(
             f"{len(files)} files: sha256, bytes and rows match the manifest ({rows} rows in "
             f"Parquet, the same in CSV); every row's tenant_id is {manifest['tenant_id']}"
         )
-    problems, checked, notes = check_chain(folder, manifest)
+    problems, checked, notes = check_chain(folder, manifest, complete)
     report.problems += problems
     report.checked += checked
     report.notes += notes
@@ -556,14 +796,15 @@ def verify_certificate(path: Path, public_key_pem: bytes | None = None) -> Repor
     report.problems += problems
     report.checked += checked
     report.notes += notes
-    missing = [k for k in CERTIFICATE_KEYS if k not in doc]
-    if missing:
-        report.problems.append(f"{path.name}: missing {', '.join(missing)}")
+    if doc.get("kind") not in CERTIFICATE_KINDS:
+        report.problems.append(f"{path.name}: unknown kind {doc.get('kind')!r}")
         return report
-    if doc["kind"] not in CERTIFICATE_KINDS:
-        report.problems.append(f"{path.name}: unknown kind {doc['kind']!r}")
+    report.problems += certificate_problems(doc, path.name)
+    tables = [r for r in doc.get("tables") or [] if isinstance(r, dict)]
+    checks = [c for c in doc.get("verification") or [] if isinstance(c, dict)]
+    if not isinstance(doc.get("tables"), list) or not isinstance(doc.get("verification"), list):
         return report
-    for row in doc["tables"]:
+    for row in tables:
         name, before, after = row.get("table"), row.get("rows_before"), row.get("rows_after")
         if not isinstance(before, int) or not isinstance(after, int):
             report.problems.append(f"tables: {name}: rows_before/rows_after are not counts")
@@ -579,7 +820,7 @@ def verify_certificate(path: Path, public_key_pem: bytes | None = None) -> Repor
             elif row.get("rows_purged", before - after) != before - after:
                 report.problems.append(f"tables: {name}: rows_purged is not before - after")
     failed = 0
-    for check in doc["verification"]:
+    for check in checks:
         passed = check.get("result") == check.get("expected")
         if not passed or check.get("passed") is not True:
             failed += 1
@@ -589,10 +830,9 @@ def verify_certificate(path: Path, public_key_pem: bytes | None = None) -> Repor
             )
     if doc["kind"] == DELETION and doc.get("verified") is not True:
         report.problems.append(f"{path.name}: the deletion is not marked verified")
-    if not failed:
+    if report.ok:
         report.checked.append(
-            f"{len(doc['tables'])} table count(s) and {len(doc['verification'])} verification "
-            "check(s) as expected"
+            f"{len(tables)} table count(s) and {len(checks)} verification check(s) as expected"
         )
     return report
 
@@ -609,26 +849,53 @@ def _certificate_kind(path: Path) -> str | None:
     return kind if kind in CERTIFICATE_KINDS else None
 
 
+def _guarded(kind: str, target: Path, run: Callable[[], Report]) -> Report:
+    """One item's report; anything the checks did not foresee fails that item alone, so the
+    report goes on for the others."""
+    try:
+        return run()
+    except Exception as exc:  # reported as this item's failure, never raised past it
+        return Report(
+            kind, target, problems=[f"could not be verified: {type(exc).__name__}: {exc}"]
+        )
+
+
 def verify_path(
-    path: Path, public_key_pem: bytes | None = None, keys: dict[str, str] | None = None
+    path: Path,
+    public_key_pem: bytes | None = None,
+    keys: dict[str, str] | None = None,
+    complete: bool = False,
 ) -> list[Report]:
-    """Everything verifiable at PATH: one bundle, one certificate, or all of them below it."""
+    """Everything verifiable at PATH: one bundle, one certificate, or all of them below it.
+
+    ``complete``: each tenant's earliest bundle must be its chain's first (see check_chain)."""
+
+    def bundle(folder: Path) -> Report:
+        return _guarded(
+            "bundle",
+            folder,
+            lambda: verify_bundle(folder, public_key_pem, keys=keys, complete=complete),
+        )
+
+    def certificate(file: Path) -> Report:
+        return _guarded("certificate", file, lambda: verify_certificate(file, public_key_pem))
+
     if path.is_file():
         if path.name == MANIFEST:
-            return [verify_bundle(path.parent, public_key_pem, keys=keys)]
+            return [bundle(path.parent)]
         if path.suffix == ".json":
-            return [verify_certificate(path, public_key_pem)]
+            return [certificate(path)]
         return [Report("unknown", path, problems=["not a bundle folder or a certificate"])]
     if not path.is_dir():
         return [Report("unknown", path, problems=["does not exist"])]
     if (path / MANIFEST).exists():
-        return [verify_bundle(path, public_key_pem, keys=keys)]
+        return [bundle(path)]
     reports = []
     for candidate in sorted(path.rglob("*.json")):
         if candidate.name == MANIFEST:
-            reports.append(verify_bundle(candidate.parent, public_key_pem, keys=keys))
+            reports.append(bundle(candidate.parent))
         elif candidate.name != VALIDATION and _certificate_kind(candidate):
-            reports.append(verify_certificate(candidate, public_key_pem))
+            reports.append(certificate(candidate))
     return reports or [Report("unknown", path, problems=["no bundle or certificate found"])]
 
 
@@ -643,10 +910,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         help="JSON {tenant_id: hex key}: decrypt encrypted files and check their rows",
     )
+    p.add_argument(
+        "--complete",
+        action="store_true",
+        help="each tenant's earliest bundle must be its chain's first (no older period removed)",
+    )
     args = p.parse_args(argv)
     key = args.public_key.read_bytes() if args.public_key else None
     keys = load_tenant_keys(args.key_file) if args.key_file else None
-    reports = verify_path(args.path, key, keys)
+    reports = verify_path(args.path, key, keys, complete=args.complete)
     for report in reports:
         print(report.render())
     failed = sum(not r.ok for r in reports)

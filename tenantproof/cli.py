@@ -268,6 +268,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     key = ["--public-key", str(args.public_key)] if args.public_key else []
     key += ["--key-file", str(args.key_file)] if args.key_file else []
+    key += ["--complete"] if args.complete else []
     return verify_main([str(args.path), *key])
 
 
@@ -309,6 +310,11 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("path", type=Path)
     v.add_argument("--public-key", type=Path, help="the platform's export_public_key.pem")
     v.add_argument("--key-file", type=Path, help="JSON {tenant_id: hex key} for encrypted files")
+    v.add_argument(
+        "--complete",
+        action="store_true",
+        help="each tenant's earliest bundle must be its chain's first (no older period removed)",
+    )
     v.set_defaults(func=cmd_verify)
     dt = sub.add_parser("delete-tenant", help="delete a tenant everywhere, with a certificate")
     dt.add_argument("tenant")

@@ -473,6 +473,11 @@ def test_a_deletion_certificate_that_claims_a_remaining_row_fails(tmp_path):
     base = {
         "kind": "tenant_deletion",
         "tenant_id": "t1",
+        "reason": "contract ended",
+        "requested_by": "ops",
+        "requested_at": "2026-11-01T00:00:00+00:00",
+        "completed_at": "2026-11-01T00:01:00+00:00",
+        "bundles_removed": [],
         "tables": [{"table": "raw.audit_events", "rows_before": 3, "rows_after": 0}],
         "verification": [Check("rows of the tenant", "select ...", 0).as_dict()],
         "verified": True,

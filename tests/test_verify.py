@@ -291,3 +291,299 @@ def test_a_re_exported_period_links_to_the_previous_period_and_declares_the_repl
     reports = verify.verify_path(last.parent, public_key)
     assert [r.ok for r in reports] == [True, True, True]
     assert any("re-exported" in line for line in reports[2].checked)
+
+
+# -- malformed manifests and certificates: named failures, never a crash --
+
+
+def re_sign(path: Path, doc: object, built: BuiltHome) -> None:
+    """Write a doctored document and sign it with the platform's own key: only its structure
+    is wrong, so the verifier must find it there, not in the signature."""
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    sign_file(path, LocalSigningKey.for_home(built.home))
+
+
+def _file_at(doc: dict, name: str) -> int:
+    return next(i for i, f in enumerate(doc["files"]) if f["name"] == name)
+
+
+def _drop_file_field(field: str):
+    def doctor(doc: dict) -> str:
+        i = _file_at(doc, "audit_events.csv")
+        del doc["files"][i][field]
+        return f"manifest.json: files[{i}] (audit_events.csv): {field} is missing"
+
+    return doctor
+
+
+def _set(field: str, value: object, expected: str):
+    def doctor(doc: dict) -> str:
+        doc[field] = value
+        return expected
+
+    return doctor
+
+
+def _file_not_an_object(doc: dict) -> str:
+    doc["files"][0] = doc["files"][0]["name"]
+    return "manifest.json: files[0] is not an object"
+
+
+def _file_outside_the_bundle(doc: dict) -> str:
+    i = _file_at(doc, "controls.csv")
+    doc["files"][i]["name"] = "../controls.csv"
+    return f"manifest.json: files[{i}] (../controls.csv): name is not a file name inside the bundle"
+
+
+MALFORMED_MANIFESTS = {
+    "entry without bytes": _drop_file_field("bytes"),
+    "entry without sha256": _drop_file_field("sha256"),
+    "entry without rows": _drop_file_field("rows"),
+    "entry not an object": _file_not_an_object,
+    "entry naming a file outside the bundle": _file_outside_the_bundle,
+    "period a string": _set(
+        "period", "2026-10", "manifest.json: period is not an object (got '2026-10')"
+    ),
+    "files not a list": _set("files", {}, "manifest.json: files is not a list (got {})"),
+    "previous_manifest a string": _set(
+        "previous_manifest",
+        "2026-09",
+        "manifest.json: previous_manifest is not null or an object {period, sha256} "
+        "(got '2026-09')",
+    ),
+    "validation not an object": _set(
+        "validation", True, "manifest.json: validation is not an object (got True)"
+    ),
+}
+
+
+@pytest.mark.parametrize("doctor", MALFORMED_MANIFESTS.values(), ids=MALFORMED_MANIFESTS.keys())
+def test_a_malformed_manifest_is_a_named_failure_and_the_other_bundles_are_still_reported(
+    built, tmp_path, public_key, doctor
+):
+    first, middle, last = copy_tenant(built, tmp_path)
+    manifest = last / verify.MANIFEST
+    doc = json.loads(manifest.read_text())
+    expected = doctor(doc)
+    re_sign(manifest, doc, built)
+    reports = verify.verify_path(last.parent, public_key)
+    assert [(r.target, r.ok) for r in reports] == [(first, True), (middle, True), (last, False)]
+    assert reports[2].problems == [expected]
+    assert verify.check_bundle(last) == [expected]
+
+
+def test_the_report_goes_on_past_a_malformed_manifest(built, tmp_path, public_key, capsys):
+    _, _, last = copy_tenant(built, tmp_path)
+    manifest = last / verify.MANIFEST
+    doc = json.loads(manifest.read_text())
+    expected = _drop_file_field("sha256")(doc)
+    re_sign(manifest, doc, built)
+    key = tmp_path / "platform.pem"
+    key.write_bytes(public_key)
+    assert verify.main([str(last.parent), "--public-key", str(key)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("PASS  bundle") == 2 and out.count("FAIL  bundle") == 1
+    assert f"problem: {expected}" in out and "2 passed, 1 failed" in out
+
+
+def test_a_listed_file_that_is_a_folder_is_a_named_failure(built, tmp_path, public_key):
+    folder = copy_tenant(built, tmp_path)[-1]
+    (folder / "controls.csv").unlink()
+    (folder / "controls.csv").mkdir()
+    assert problems(folder, public_key) == [
+        "controls.csv/: folder is not in the manifest",
+        "controls.csv: listed in the manifest as a file, but is not one",
+    ]
+
+
+def test_an_unforeseen_error_fails_that_bundle_alone(built, tmp_path, public_key, monkeypatch):
+    first, middle, last = copy_tenant(built, tmp_path)
+    check_bundle = verify.check_bundle
+
+    def failing(folder: Path, *args, **kwargs) -> list[str]:
+        if folder == middle:
+            raise RuntimeError("disk went away")
+        return check_bundle(folder, *args, **kwargs)
+
+    monkeypatch.setattr(verify, "check_bundle", failing)
+    reports = verify.verify_path(last.parent, public_key)
+    assert [(r.target, r.ok) for r in reports] == [(first, True), (middle, False), (last, True)]
+    assert reports[1].problems == ["could not be verified: RuntimeError: disk went away"]
+
+
+# -- --complete: the tenant's oldest periods must be there too --
+
+
+def test_a_removed_oldest_period_is_a_note_by_default_and_a_failure_with_complete(
+    built, tmp_path, public_key, capsys
+):
+    from tenantproof.cli import main as cli_main
+
+    first, middle, last = copy_tenant(built, tmp_path)
+    tenant_folder = last.parent
+    assert [r.ok for r in verify.verify_path(tenant_folder, public_key, complete=True)] == [
+        True,
+        True,
+        True,
+    ]
+    shutil.rmtree(first)
+
+    reports = verify.verify_path(tenant_folder, public_key)
+    assert [r.ok for r in reports] == [True, True]
+    assert (
+        f"chain: the previous bundle {first.name} is not here; link not checked "
+        "(--complete requires it)"
+    ) in reports[0].notes
+
+    reports = verify.verify_path(tenant_folder, public_key, complete=True)
+    assert [(r.target, r.ok) for r in reports] == [(middle, False), (last, True)]
+    expected = (
+        f"chain: tenant {TENANT}: {middle.name} links to {first.name}, which is missing, and no "
+        "earlier bundle is here: the chain does not start at the tenant's first bundle "
+        "(--complete)"
+    )
+    assert reports[0].problems == [expected]
+
+    key = tmp_path / "platform.pem"
+    key.write_bytes(public_key)
+    capsys.readouterr()
+    assert cli_main(["verify", str(tenant_folder), "--public-key", str(key)]) == 0
+    assert "2 passed, 0 failed" in capsys.readouterr().out
+    assert cli_main(["verify", str(tenant_folder), "--public-key", str(key), "--complete"]) == 1
+    out = capsys.readouterr().out
+    assert f"problem: {expected}" in out and "1 passed, 1 failed" in out
+
+
+# -- certificates: every field its kind must state, and at least one check --
+
+
+@pytest.fixture
+def signed_deletion_certificate(built, tmp_path) -> Path:
+    """A deletion certificate as tenantproof.deletion builds it, signed with the platform key."""
+    from tenantproof.certificates import Check, write_certificate
+    from tenantproof.deletion import _certificate
+
+    progress = {
+        "tenant_id": "t9",
+        "tenant_class": "standard",
+        "residency_region": "eu",
+        "reason": "contract ended",
+        "requested_by": "dpo@platform.example",
+        "requested_at": "2024-01-02T09:00:00+00:00",
+        "attempts": [{"started_at": "2024-01-02T09:00:00+00:00"}],
+        "before": {"raw.audit_events": {"rows": 12, "mentions": 1}},
+        "landing": {"removed": {}, "rewritten": {}},
+        "bundles": [{"bundle": "eu/t9/2026-10", "manifest_sha256": "ab" * 32}],
+        "staged": [],
+        "key_stores": ["keys/tenant_hash_keys.json"],
+    }
+    checks = [Check("rows of the tenant", "select count(*) ...", 0)]
+    document = _certificate(progress, checks, {"raw.audit_events": {"rows": 0, "mentions": 0}})
+    path = tmp_path / "deletions" / "t9" / "certificate.json"
+    return write_certificate(path, document, LocalSigningKey.for_home(built.home), built.home)
+
+
+@pytest.fixture
+def signed_purge_record(built, tmp_path) -> Path:
+    from tenantproof.certificates import Check, write_purge_record
+    from tenantproof.config import Home
+
+    return write_purge_record(
+        Home(tmp_path / "home"),
+        TENANT,
+        {"raw.audit_events": (120, 20)},
+        policy={"tenant_class": "standard", "retention_days": 365},
+        cutoff="2025-11-01T00:00:00",
+        checks=[Check("rows older than the cutoff", "select count(*) ...", 0)],
+        signer=LocalSigningKey.for_home(built.home),
+    )
+
+
+def _without(field: str):
+    def doctor(doc: dict, name: str) -> str:
+        del doc[field]
+        return f"{name}: missing {field}"
+
+    return doctor
+
+
+def _replace(field: str, value: object, expected: str):
+    def doctor(doc: dict, name: str) -> str:
+        doc[field] = value
+        return expected.format(name=name)
+
+    return doctor
+
+
+# What each kind of certificate must state (tenantproof.deletion, tenantproof.certificates).
+DELETION_FIELDS = ("reason", "requested_by", "requested_at", "completed_at", "bundles_removed")
+PURGE_FIELDS = ("policy", "cutoff", "requested_by", "purged_at")
+NO_CHECK = "{name}: verification records no check (at least one is required)"
+DOCTORED_DELETIONS = {
+    **{f"without {f}": _without(f) for f in DELETION_FIELDS},
+    "no verification check": _replace("verification", [], NO_CHECK),
+    "a check not an object": _replace(
+        "verification", ["rows of the tenant"], "verification[0] is not an object"
+    ),
+    "a table row not an object": _replace(
+        "tables", ["raw.audit_events"], "tables[0] is not an object"
+    ),
+    "a time that is not one": _replace(
+        "requested_at",
+        "yesterday",
+        "{name}: requested_at is not an ISO 8601 time (got 'yesterday')",
+    ),
+    "a removed bundle without its hash": _replace(
+        "bundles_removed",
+        [{"bundle": "eu/t9/2026-10"}],
+        "bundles_removed[0]: manifest_sha256 is missing",
+    ),
+    "completed before it was requested": _replace(
+        "completed_at", "2024-01-01T09:00:00+00:00", "{name}: completed_at is before requested_at"
+    ),
+}
+DOCTORED_PURGES = {
+    **{f"without {f}": _without(f) for f in PURGE_FIELDS},
+    "no verification check": _replace("verification", [], NO_CHECK),
+    "a policy that is not an object": _replace(
+        "policy", "standard", "{name}: policy is not an object (got 'standard')"
+    ),
+}
+
+
+def test_the_required_certificate_fields_match_what_the_platform_writes(
+    signed_deletion_certificate, signed_purge_record, public_key
+):
+    """The fields required of each kind are ones the platform's own documents hold."""
+    for path, kind, fields in (
+        (signed_deletion_certificate, verify.DELETION, DELETION_FIELDS),
+        (signed_purge_record, verify.PURGE, PURGE_FIELDS),
+    ):
+        doc = json.loads(path.read_text())
+        assert set(verify.CERTIFICATE_FIELDS[kind]) == set(fields) and set(fields) <= set(doc)
+        report = verify.verify_certificate(path, public_key)
+        assert report.ok and report.kind == kind, report.problems
+
+
+@pytest.mark.parametrize("doctor", DOCTORED_DELETIONS.values(), ids=DOCTORED_DELETIONS.keys())
+def test_a_signed_deletion_certificate_missing_what_it_must_state_fails(
+    built, signed_deletion_certificate, public_key, doctor
+):
+    path = signed_deletion_certificate
+    assert verify.verify_certificate(path, public_key).ok
+    doc = json.loads(path.read_text())
+    expected = doctor(doc, path.name)
+    re_sign(path, doc, built)
+    assert verify.verify_certificate(path, public_key).problems == [expected]
+
+
+@pytest.mark.parametrize("doctor", DOCTORED_PURGES.values(), ids=DOCTORED_PURGES.keys())
+def test_a_signed_purge_record_missing_what_it_must_state_fails(
+    built, signed_purge_record, public_key, doctor
+):
+    path = signed_purge_record
+    assert verify.verify_certificate(path, public_key).ok
+    doc = json.loads(path.read_text())
+    expected = doctor(doc, path.name)
+    re_sign(path, doc, built)
+    assert verify.verify_certificate(path, public_key).problems == [expected]
