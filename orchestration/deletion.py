@@ -8,29 +8,70 @@ import dagster as dg
 from orchestration.exports import ASSET_KEY
 from orchestration.partitions import TENANT_PARTITIONS
 from orchestration.resources import TenantproofResource
+from orchestration.schedules import tenant_audit_bundles_job
 from tenantproof.deletion import DeletionIncomplete, UnknownTenant, delete_tenant
 
 
+def _tenant_alone(tags: dict[str, str], tenant_id: str) -> bool | None:
+    """Whether a bundle run's partitions are this tenant's alone (True), include it among
+    others (False) or do not include it (None)."""
+    single = tags.get("dagster/partition")
+    if single is not None:
+        return True if single.split("|")[-1] == tenant_id else None
+    start = tags.get("dagster/asset_partition_range_start", "").split("|")[-1]
+    end = tags.get("dagster/asset_partition_range_end", "").split("|")[-1]
+    if start == end == tenant_id:
+        return True
+    return False if tenant_id in (start, end) else None
+
+
 def forget_tenant_partitions(instance: dg.DagsterInstance, tenant_id: str) -> dict[str, Any]:
-    """Wipe the tenant's bundle partitions' history, then remove its tenant partition."""
-    bundle_keys = sorted(
-        k for k in instance.get_materialized_partitions(ASSET_KEY) if k.split("|")[-1] == tenant_id
-    )
+    """Delete the bundle runs that were this tenant's alone (with their event logs), wipe its
+    bundle partitions' history where the storage can, then remove its tenant partition.
+
+    Runs over a range of several tenants stay: they are the others' history too. Their events
+    keep the tenant's partition keys (tenant id and period) with counts, never rows; Dagster's
+    SQL event log cannot wipe single partitions, so the certificate states how many remain."""
+
+    def history() -> list[str]:
+        return sorted(
+            k
+            for k in instance.get_materialized_partitions(ASSET_KEY)
+            if k.split("|")[-1] == tenant_id
+        )
+
+    deleted = kept = 0
+    for run in instance.get_runs(filters=dg.RunsFilter(job_name=tenant_audit_bundles_job.name)):
+        alone = _tenant_alone(run.tags, tenant_id)
+        if alone:
+            instance.delete_run(run.run_id)
+            deleted += 1
+        elif alone is False:
+            kept += 1
+    left = history()
     wiped = 0
-    if bundle_keys:
+    if left:
         try:
-            instance.wipe_asset_partitions(ASSET_KEY, bundle_keys)
-            wiped = len(bundle_keys)
+            instance.wipe_asset_partitions(ASSET_KEY, left)
+            wiped = len(left)
         except NotImplementedError:
-            wiped = 0  # some storages cannot wipe single partitions; the certificate says so
+            wiped = 0
     present = instance.has_dynamic_partition(TENANT_PARTITIONS.name, tenant_id)
     if present:
         instance.delete_dynamic_partition(TENANT_PARTITIONS.name, tenant_id)
+    kept_history = len(history()) if wiped else len(left)
     return {
         "partitions_def": TENANT_PARTITIONS.name,
         "removed": present,
-        "bundle_partitions_materialized": len(bundle_keys),
-        "bundle_partitions_wiped": wiped,
+        "runs_deleted": deleted,
+        "runs_kept_naming_tenant": kept,
+        "bundle_partitions_with_history_kept": kept_history,
+        "history_note": (
+            "bundle runs of several tenants keep this tenant's partition keys and counts "
+            "(no rows): the event log cannot wipe single partitions"
+            if kept_history
+            else "no bundle partition history of the tenant remains"
+        ),
         "present_after": int(instance.has_dynamic_partition(TENANT_PARTITIONS.name, tenant_id)),
     }
 

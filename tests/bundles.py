@@ -19,6 +19,8 @@ def _encryption(path: Path, home_root: Path) -> tuple[str, str] | None:
     if not manifest.exists():
         return None
     doc = json.loads(manifest.read_text(encoding="utf-8"))
+    if "files" not in doc:  # not a bundle's manifest (dbt writes one of its own)
+        return None
     entry = next((f for f in doc["files"] if f["name"] == path.name), None)
     if not entry or not entry.get("encrypted"):
         return None

@@ -165,6 +165,15 @@ def test_deleting_a_tenant_removes_it_everywhere_and_proves_it(home, built):
     assert {"tenants/tenants.csv", "audit_events/tenants/t2/delivery-0001.jsonl"} <= set(
         landing_remnants(home, DELETED, name)
     )
+    cli.export(home, built.periods[-1:], [DELETED])  # a bundle run of this tenant alone
+    with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
+        alone = [
+            r.run_id
+            for r in instance.get_runs(dg.RunsFilter(job_name="tenant_audit_bundles_job"))
+            if r.tags.get("dagster/asset_partition_range_start", "").endswith(f"|{DELETED}")
+            and r.tags.get("dagster/asset_partition_range_end", "").endswith(f"|{DELETED}")
+        ]
+    assert alone
     region_folder = next(home.exports.glob(f"*/{DELETED}"))
     bundles = {
         str(f.relative_to(home.exports)): verify.sha256_file(f / verify.MANIFEST)
@@ -226,6 +235,10 @@ def test_deleting_a_tenant_removes_it_everywhere_and_proves_it(home, built):
         "keys/tenant_hash_keys.json",
     ]
     assert doc["dagster_partitions"]["removed"] is True
+    assert doc["dagster_partitions"]["runs_deleted"] == len(alone)
+    with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
+        assert all(instance.get_run_by_id(r) is None for r in alone)
+        assert instance.get_runs(dg.RunsFilter(job_name="tenant_audit_bundles_job"))
     assert (
         doc["landing"]["files_removed"][0]["path"]
         == f"audit_events/tenants/{DELETED}/delivery-0001.jsonl"
@@ -238,7 +251,11 @@ def test_deleting_a_tenant_removes_it_everywhere_and_proves_it(home, built):
         f"staging/run-x/{region_folder.parent.name}/{DELETED}",
     ]
     assert not (staged / DELETED).exists() and (staged / "t2" / "2026-10").exists()
-    assert doc["derived_files"]["partition_folders_removed"] == [f"reports/tenant_id={DELETED}"]
+    # dbt's run artefacts and logs (compiled SQL names every tenant) go whole
+    assert doc["derived_files"]["partition_folders_removed"] == [
+        "dbt",
+        f"reports/tenant_id={DELETED}",
+    ]
     assert "reports/by_tenant.parquet" in {
         f["path"] for f in doc["derived_files"]["files_rewritten"]
     }
