@@ -1,18 +1,20 @@
-"""One export schedule per cadence in the policy matrix, built from data.
+"""The export schedule, built from the cadences in the policy matrix.
 
-A class's ``export_cadence`` (seeds/tenant_class_policies.csv) picks its schedule; the cron of
-each cadence is ``tenantproof.policy.CADENCES``. Each tick exports the last complete period
-(bundles are monthly periods) for exactly the tenants whose class has that cadence, read from the
-registry Parquet. ``monthly`` runs on the 1st; ``weekly`` runs on the 1st and every Monday: the
+A class's ``export_cadence`` (seeds/tenant_class_policies.csv) says when its tenants' bundles
+are exported; the cron of each cadence is ``tenantproof.policy.CADENCES``. The schedule ticks on
+every cron of a cadence some class uses, and each tick exports the last complete period (bundles
+are monthly periods) for exactly the tenants whose class's cadence is due then, read from the
+registry Parquet. ``monthly`` is due on the 1st; ``weekly`` on the 1st and every Monday: the
 Monday runs re-export the last complete month, so late-arriving rows and corrections reach the
-auditor within a week (the new manifest records the one it ``replaces``). No code names a class:
-a class that changes cadence moves schedule by a seed edit.
+auditor within a week (the new manifest records the one it ``replaces``). On the 1st every
+cadence is due, so every tenant's last complete period is exported in one run: one scan, one
+validation. No code names a class: a class that changes cadence moves by a seed edit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 
 import dagster as dg
 import pyarrow.parquet as pq
@@ -33,56 +35,91 @@ def tenant_classes(home: Home) -> dict[str, str]:
     return dict(zip(*(table.column(i).to_pylist() for i in range(2)), strict=True))
 
 
+def _cron_field(field: str) -> set[int] | None:
+    """The values a cron field lists; None for ``*``."""
+    return None if field == "*" else {int(part) for part in field.split(",")}
+
+
+def cron_matches(cron: str, at: datetime) -> bool:
+    """Whether a five-field cron (``*``, numbers and lists, as ``CADENCES`` uses) fires at this
+    minute; day of month and day of week are either-or when both are set, as in cron."""
+    minute, hour, dom, month, dow = (_cron_field(f) for f in cron.split())
+    if dow is not None:
+        dow = {d % 7 for d in dow}  # 0 and 7 are Sunday
+    weekday = (at.weekday() + 1) % 7
+    on_dom = dom is None or at.day in dom
+    on_dow = dow is None or weekday in dow
+    day = (on_dom or on_dow) if dom is not None and dow is not None else (on_dom and on_dow)
+    return (
+        (minute is None or at.minute in minute)
+        and (hour is None or at.hour in hour)
+        and (month is None or at.month in month)
+        and day
+    )
+
+
+def due_cadences(policy: Policy, at: datetime) -> list[str]:
+    """The cadences some class uses whose cron fires at this time."""
+    used = sorted({policy.cadence(c) for c in policy.classes})
+    return [c for c in used if cron_matches(CADENCES[c], at)]
+
+
 def cadence_run_requests(
-    cadence: str,
+    cadences: Sequence[str],
     policy: Policy,
     order: Sequence[str],
     classes: Mapping[str, str],
     today: date,
 ) -> list[dg.RunRequest]:
-    """Runs over the last complete period for the tenants of the classes with this cadence:
-    one partition range per run of neighbours in partition order."""
-    wanted = set(policy.classes_with_cadence(cadence))
+    """Runs over the last complete period for the tenants of the classes with these cadences:
+    one partition range per run of neighbours in partition order, so one run when every
+    tenant is due."""
+    wanted = {c for cadence in cadences for c in policy.classes_with_cadence(cadence)}
     chosen = [t for t in order if classes.get(t) in wanted]
     if not chosen:
         return []
     period = last_complete_period(today)
+    label = "+".join(sorted(cadences))
     return [
         dg.RunRequest(
-            run_key=f"bundles-{cadence}-{period}-{today.isoformat()}-{first}",
+            run_key=f"bundles-{label}-{period}-{today.isoformat()}-{first}",
             tags={
                 "dagster/asset_partition_range_start": f"{period}|{first}",
                 "dagster/asset_partition_range_end": f"{period}|{last}",
-                "tenantproof/export_cadence": cadence,
+                "tenantproof/export_cadence": label,
             },
         )
         for first, last in contiguous_blocks(order, chosen)
     ]
 
 
-def cadence_schedule(cadence: str, job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+def export_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    """Ticks on every cron of a cadence some class uses (read from the seeds when definitions
+    load); each tick exports the tenants whose cadence is due."""
+    policy = load_policy()
+    crons = sorted({CADENCES[policy.cadence(c)] for c in policy.classes})
+
     @dg.schedule(
-        name=f"tenant_audit_bundles_{cadence}_schedule",
+        name="tenant_audit_bundles_schedule",
         job=job,
-        cron_schedule=CADENCES[cadence],
-        description=f"Bundles of the tenants whose class's export_cadence is {cadence}.",
+        cron_schedule=crons if len(crons) > 1 else crons[0],
+        description="The last complete period's bundles of the tenants whose class's "
+        "export_cadence is due: every tenant in one run on the 1st, weekly classes on Mondays.",
     )
     def _schedule(context: dg.ScheduleEvaluationContext, tenantproof: TenantproofResource):
         home = tenantproof.get_home()
+        policy = tenantproof.policy()
+        at = context.scheduled_execution_time
+        due = due_cadences(policy, at)
         requests = cadence_run_requests(
-            cadence,
-            tenantproof.policy(),
+            due,
+            policy,
             context.instance.get_dynamic_partitions(TENANT_PARTITIONS.name),
             tenant_classes(home),
-            context.scheduled_execution_time.date(),
+            at.date(),
         )
-        return requests or dg.SkipReason(f"no tenant of a {cadence} class yet")
+        return requests or dg.SkipReason(
+            f"no tenant of a class with cadence {', '.join(due) or '(none due)'} yet"
+        )
 
     return _schedule
-
-
-def cadence_schedules(job: dg.UnresolvedAssetJobDefinition) -> list[dg.ScheduleDefinition]:
-    """One schedule per cadence some class uses (read from the seeds when definitions load)."""
-    policy = load_policy()
-    used = sorted({policy.cadence(c) for c in policy.classes})
-    return [cadence_schedule(c, job) for c in used]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.analytics import analytics_snapshot, drift_flags_sensor
-from orchestration.cadences import cadence_schedules
+from orchestration.cadences import export_schedule
 from orchestration.dbt import warehouse_models
 from orchestration.deletion import delete_tenant_job
 from orchestration.exports import tenant_audit_bundles
@@ -30,11 +30,10 @@ defs = dg.Definitions(
         retention_purge,
     ],
     jobs=[warehouse_job, tenant_audit_bundles_job, delete_tenant_job, retention_purge_job],
-    # Export schedules come from the policy matrix: one per cadence, replacing the
-    # single all-tenants monthly schedule (orchestration.schedules keeps its run request logic).
+    # The export schedule's ticks and tenants come from the cadences in the policy matrix.
     schedules=[
         warehouse_schedule,
-        *cadence_schedules(tenant_audit_bundles_job),
+        export_schedule(tenant_audit_bundles_job),
         retention_purge_schedule,
     ],
     sensors=[tenant_partitions_sensor, drift_flags_sensor],

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 
 from tenantproof.config import SEEDS_DIR
 
+# The regions when the seeds list none (a partial seeds folder); seeds/regions.csv is the list.
 REGIONS: tuple[str, ...] = ("eu", "us")
 MAX_LINES_PER_FILE = 1_000_000
 WINDOW_DAYS = 90
@@ -296,12 +297,14 @@ def generate(
     controls: Sequence[str] | None = None,
     services: Sequence[str] | None = None,
     max_lines_per_file: int = MAX_LINES_PER_FILE,
+    seeds_dir: Path | None = None,
 ) -> GenerateSummary:
     """Write seeded demo landing files under ``home / "landing"`` and summarise them.
 
-    ``classes``, ``controls`` and ``services`` default to the project seed files so that adding a
-    tenant class, control or shared service is a data change.  Previously generated files of this
-    layout are removed first so a smaller run never leaves stale parts behind for ingest.
+    ``classes``, ``controls`` and ``services`` default to the seed files (``seeds_dir``, default
+    the project's) so that adding a tenant class, control or shared service is a data change; each
+    tenant's region is one its class allows there.  Previously generated files of this layout are
+    removed first so a smaller run never leaves stale parts behind for ingest.
     """
     if tenants < 2:
         raise ValueError("need at least 2 tenants (planted cross-tenant rows need a neighbour)")
@@ -309,13 +312,14 @@ def generate(
         raise ValueError("events must be positive")
     if max_lines_per_file < 1:
         raise ValueError("max_lines_per_file must be positive")
-    class_list = list(dict.fromkeys(classes)) if classes is not None else _seed_classes()
+    seeds = Path(seeds_dir) if seeds_dir is not None else SEEDS_DIR
+    class_list = list(dict.fromkeys(classes)) if classes is not None else _seed_classes(seeds)
     control_list = (
         [_Control(c, None) for c in dict.fromkeys(controls)]
         if controls is not None
-        else _seed_controls()
+        else _seed_controls(seeds)
     )
-    service_list = list(dict.fromkeys(services)) if services is not None else _seed_services()
+    service_list = list(dict.fromkeys(services)) if services is not None else _seed_services(seeds)
     if not class_list or not control_list or not service_list:
         raise ValueError("classes, controls and services must not be empty")
     as_of = as_of or dt.datetime.now(dt.UTC).date()
@@ -326,13 +330,14 @@ def generate(
     rng = np.random.default_rng(seed)
     world = _make_world(rng, tenants, as_of)
     tenant_classes = [class_list[i % len(class_list)] for i in range(tenants)]
+    regions, misplaced = tenant_regions(tenants, class_list, *_seed_residency(seeds))
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET preserve_insertion_order = true")
     try:
         paths: list[Path] = []
-        paths.append(_write_tenants(con, rng, world, class_list, landing))
+        paths.append(_write_tenants(con, rng, world, class_list, regions, landing))
         audit_paths, n_audit = _write_audit(
             con, rng, world, service_list, events, landing, max_lines_per_file
         )
@@ -345,6 +350,8 @@ def generate(
     planted_paths, planted, planted_audit, planted_access = _write_planted(
         rng, world, service_list, landing, n_stale
     )
+    if misplaced:
+        planted["region_not_allowed"] = misplaced
     # A generator of its own, so that adding incidents left every other file byte-identical.
     incident_path, n_incidents = _write_incidents(
         np.random.default_rng((seed, 4)), world, service_list, landing
@@ -364,27 +371,74 @@ def generate(
 # --------------------------------------------------------------------------- seed files
 
 
-def _read_seed(name: str) -> list[dict[str, str]]:
+def _read_seed(seeds: Path, name: str) -> list[dict[str, str]]:
     """Read a seed CSV; a missing file is an error because the defaults are the contract."""
-    with (SEEDS_DIR / name).open(newline="", encoding="utf-8") as fh:
+    with (seeds / name).open(newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
 
 
-def _seed_classes() -> list[str]:
+def _seed_classes(seeds: Path) -> list[str]:
     """Tenant classes live in the policy seed so adding a class is a data change."""
     return list(
         dict.fromkeys(
             r["tenant_class"].strip()
-            for r in _read_seed("tenant_class_policies.csv")
+            for r in _read_seed(seeds, "tenant_class_policies.csv")
             if r["tenant_class"].strip()
         )
     )
 
 
-def _seed_controls() -> list[_Control]:
+def _seed_residency(seeds: Path) -> tuple[list[str], dict[str, list[str]]]:
+    """The regions (seeds/regions.csv) and each class's allowed ones, in that order. A class
+    without ``allowed_regions`` (or a folder without regions.csv) is allowed everywhere: the
+    generator reads partial seed folders too; the policy loader is the one that refuses them."""
+    path = seeds / "regions.csv"
+    names = [r["region"].strip() for r in _read_seed(seeds, "regions.csv")] if path.exists() else []
+    regions = list(dict.fromkeys(r for r in names if r)) or list(REGIONS)
+    allowed: dict[str, list[str]] = {}
+    for row in _read_seed(seeds, "tenant_class_policies.csv"):
+        named = {r.strip() for r in (row.get("allowed_regions") or "").split("|") if r.strip()}
+        if named:
+            allowed[row["tenant_class"].strip()] = [r for r in regions if r in named] + sorted(
+                named - set(regions)
+            )
+    return regions, allowed
+
+
+def tenant_regions(
+    tenants: int,
+    class_list: Sequence[str],
+    regions: Sequence[str],
+    allowed: dict[str, list[str]],
+) -> tuple[list[str], int]:
+    """Each tenant's region, and how many were planted outside their class's regions.
+
+    Classes cycle over the tenants and regions alternate (shifted every round when the number of
+    classes is a multiple of the number of regions), so that a class allowed everywhere appears in
+    every region. A tenant whose alternate region its class does not allow gets one it does,
+    except that the first tenant of such a class is planted outside them when the class has
+    another tenant: ingest must quarantine it, and the class keeps a tenant that exports.
+    """
+    k, n = len(class_list), len(regions)
+    out: list[str] = []
+    misplaced = 0
+    for idx in range(tenants):
+        cls = class_list[idx % k]
+        preferred = regions[(idx + (idx // k if k % n == 0 else 0)) % n]
+        ok = allowed.get(cls, list(regions))
+        outside = [r for r in regions if r not in ok]
+        if outside and idx < k and tenants > idx + k:
+            out.append(outside[0])
+            misplaced += 1
+        else:
+            out.append(preferred if preferred in ok else ok[(idx // k) % len(ok)])
+    return out, misplaced
+
+
+def _seed_controls(seeds: Path) -> list[_Control]:
     """Controls with their ``|``-separated class applicability (empty means every class)."""
     out: dict[str, _Control] = {}
-    for row in _read_seed("controls.csv"):
+    for row in _read_seed(seeds, "controls.csv"):
         cid = row["control_id"].strip()
         applies = frozenset(c.strip() for c in (row.get("applies_to_classes") or "").split("|"))
         applies -= {""}
@@ -393,9 +447,9 @@ def _seed_controls() -> list[_Control]:
     return list(out.values())
 
 
-def _seed_services() -> list[str]:
+def _seed_services(seeds: Path) -> list[str]:
     """Shared services own the platform-scope (global) audit events and evidence."""
-    rows = _read_seed("shared_services.csv")
+    rows = _read_seed(seeds, "shared_services.csv")
     return list(dict.fromkeys(r["service_id"].strip() for r in rows if r["service_id"].strip()))
 
 
@@ -555,12 +609,12 @@ def _write_tenants(
     rng: np.random.Generator,
     world: _World,
     class_list: Sequence[str],
+    regions: Sequence[str],
     landing: Path,
 ) -> Path:
-    """Classes cycle and regions alternate so every class appears in both regions."""
+    """Classes cycle; each tenant's region comes from ``tenant_regions``."""
     n, k = len(world.tenant_ids), len(class_list)
     idx = np.arange(n)
-    region = (idx + (idx // k if k % 2 == 0 else 0)) % 2
     onboarded = world.start - rng.integers(30 * 86400, 900 * 86400, n)
     table = pa.table(
         {
@@ -568,7 +622,7 @@ def _write_tenants(
             "tenant_id": world.tenant_ids,
             "tenant_name": world.tenant_names,
             "tenant_class": _pick(class_list, idx % k),
-            "residency_region": _pick(REGIONS, region),
+            "residency_region": pa.array(regions, pa.string()),
             "onboarded_at": _ts(onboarded),
         }
     )

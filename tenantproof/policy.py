@@ -49,6 +49,25 @@ CLASS_FIELDS = (
     "csv_encryption",
 )
 
+# The columns each file the loader reads must have; a file without one is refused naming the file
+# and the field (dpa_notes and the applicability columns may be left out).
+REQUIRED_COLUMNS = {
+    "tenant_class_policies.csv": tuple(f for f in CLASS_FIELDS if f != "dpa_notes"),
+    "redaction_rules.csv": ("redaction_profile", "column_name", "method"),
+    "controls.csv": ("control_id", "family", "title", "freshness_days"),
+    "shared_services.csv": (
+        "service_id",
+        "capability",
+        "data_handled",
+        "tenant_attribution_possible",
+        "risk_class",
+        "compensating_controls",
+        "applies_to_kind",
+    ),
+    "regions.csv": ("region", "export_root_env"),
+    "freshness_by_family.csv": ("tenant_class", "family", "freshness_days"),
+}
+
 
 class PolicyError(ValueError):
     """A policy file is invalid; the message names the file, the row and the field."""
@@ -63,6 +82,8 @@ class Policy:
     version: str
     regions: dict[str, dict[str, str]] = field(default_factory=dict)  # region -> row
     family_freshness: dict[tuple[str, str], int] = field(default_factory=dict)
+    # The folder it was read from: what builds with this policy (dbt's seeds) must read too.
+    seeds_dir: Path = SEEDS_DIR
 
     def profile_of(self, tenant_class: str) -> str:
         return self.classes[tenant_class]["redaction_profile"]
@@ -103,7 +124,15 @@ def _rows(path: Path) -> list[dict[str, str]]:
     if not path.exists():
         raise PolicyError(f"{path}: policy file is missing")
     with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        for name in REQUIRED_COLUMNS.get(path.name, ()):
+            if name not in header:
+                raise PolicyError(
+                    f"{path}:1: field {name}: column is missing (the header names "
+                    f"{', '.join(header) or 'nothing'})"
+                )
+        return list(reader)
 
 
 def policy_version(seeds_dir: Path = SEEDS_DIR) -> str:
@@ -149,6 +178,7 @@ def load_policy(seeds_dir: Path = SEEDS_DIR) -> Policy:
         version=policy_version(seeds_dir),
         regions=regions,
         family_freshness=family_freshness,
+        seeds_dir=seeds_dir,
     )
 
 

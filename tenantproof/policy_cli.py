@@ -4,6 +4,7 @@ purge-retention. Kept apart from cli.py, which adds them with one call."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from tenantproof.release_gate import DEFAULT_MAX_AGE_DAYS
@@ -28,11 +29,20 @@ def cmd_release_gate(args: argparse.Namespace) -> int:
         export_probe=None if args.skip_export else scratch_export,
         test_runner=None if args.skip_tests else run_leakage_tests,
     )
+    skipped = [f"SKIPPED: {condition}" for condition in result.skipped]
     if not result.ok:
+        # stdout stays one line per reason; what was not checked goes beside it, on stderr
         for reason in result.reasons:
             print(f"BLOCKED: {reason}")
+        for line in skipped:
+            print(line, file=sys.stderr)
         return 1
-    print("release gate passed: " + "; ".join(result.passed))
+    for line in skipped:
+        print(line)
+    verdict = "release gate passed"
+    if skipped:
+        verdict += f" with {len(skipped)} condition(s) skipped"
+    print(f"{verdict}: " + "; ".join(result.passed))
     return 0
 
 

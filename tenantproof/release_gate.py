@@ -6,17 +6,23 @@ per reason) when
 - the Tenant Policy Matrix (or the generated Shared Service Boundary Register) is missing,
   incomplete or out of date with the seeds,
 - an audit export cannot be generated for at least one tenant of each class (tried in a scratch
-  home, each bundle checked by the offline verifier),
+  home built from the same seeds, each bundle checked by the offline verifier),
 - the multi-tenant threat model addendum (or the audit export spec) is missing,
 - the cross-tenant leakage tests do not pass (they are run).
 
+A hand-written artefact (the claim, the export spec, the threat model addendum) must also have
+every section spec §4 lists for it, and one that names a policy version must name the one in
+force, since any change to the seeds may falsify what it says.
+
 Each condition is its own function, so tests call them one at a time; the two expensive ones
-(the scratch export and the pytest run) are injectable.
+(the scratch export and the pytest run) are injectable, and a skipped one is reported as such.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,34 +44,112 @@ from tenantproof.artefacts import (
     current,
     generated_content,
 )
-from tenantproof.config import PROJECT_DIR, SEEDS_DIR
+from tenantproof.config import HOME_ENV, PROJECT_DIR, SEEDS_DIR, Home
 from tenantproof.policy import Policy, PolicyError, load_policy
 
 DEFAULT_MAX_AGE_DAYS = 180
 LEAKAGE_TESTS = ("tests/test_isolation.py", "tests/test_scope.py")
 ExportProbe = Callable[[Policy], dict[str, str | None]]  # class -> None (ok) or the problem
 TestRunner = Callable[[Sequence[str]], tuple[bool, str]]
+# The sections spec §4 requires of each hand-written artefact, as its level-2 headings.
+REQUIRED_SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    TIC: (
+        "§4.1",
+        (
+            "Chosen tenancy model",
+            "Enforceable guarantees",
+            "Known limitations",
+            "Test evidence plan",
+        ),
+    ),
+    TAES: (
+        "§4.3",
+        (
+            "Required export formats",
+            "Contents list",
+            "Evidence sources",
+            "Redaction rules",
+            "Shared-service evidence inclusion rules",
+        ),
+    ),
+    THREAT: (
+        "§4.5",
+        (
+            "Cross-tenant data exposure risks",
+            "Auth boundary failure modes",
+            "Admin privilege risks",
+            "Logging leakage risks",
+            "Shared-service compromise blast radius",
+        ),
+    ),
+}
+# The dbt project a scratch build copies when its seeds are not the project's own.
+DBT_PROJECT_PARTS = ("dbt_project.yml", "models", "macros", "data-tests", "profiles")
+HEADING_RE = re.compile(r"^##[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
 
 
 @dataclass
 class GateResult:
     reasons: list[str] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # conditions not checked on this run
 
     @property
     def ok(self) -> bool:
         return not self.reasons
 
 
+def _label(artefact: str) -> str:
+    return artefact.replace("__", " ").replace("-", " ")
+
+
+def missing_sections(text: str, required: Sequence[str]) -> list[tuple[str, str]]:
+    """(heading, problem) for each required section that is absent or has no text."""
+    bodies: dict[str, str] = {}
+    found = list(HEADING_RE.finditer(text))
+    for i, m in enumerate(found):
+        end = found[i + 1].start() if i + 1 < len(found) else len(text)
+        key = " ".join(m.group(1).split()).casefold()
+        bodies[key] = bodies.get(key, "") + text[m.end() : end]
+    out = []
+    for heading in required:
+        body = bodies.get(" ".join(heading.split()).casefold())
+        if body is None:
+            out.append((heading, "has no section"))
+        elif not body.strip():
+            out.append((heading, "has an empty section"))
+    return out
+
+
+def check_hand_written(folder: Path, artefact: str, policy: Policy) -> list[str]:
+    """A hand-written artefact is present, has every section spec §4 requires of it and, if
+    it names a policy version, names the one in force."""
+    found = current(folder, artefact)
+    label = _label(artefact)
+    if found is None:
+        return [f"{label} is missing (no *__SaaS-Build__{artefact}__v*__source.md in {folder})"]
+    text = found.path.read_text(encoding="utf-8")
+    spec, headings = REQUIRED_SECTIONS[artefact]
+    reasons = [
+        f'{label} is incomplete: {found.path.name} {problem} "{heading}" (spec {spec})'
+        for heading, problem in missing_sections(text, headings)
+    ]
+    named = POLICY_VERSION_RE.search(text)
+    if named and named.group(1) != policy.version:
+        reasons.append(
+            f"{label} is stale: {found.path.name} was written against policy "
+            f"{named.group(1)}, the policy in force is {policy.version}"
+        )
+    return reasons
+
+
 def check_isolation_claim(
     folder: Path, policy: Policy, today: date, max_age_days: int
 ) -> list[str]:
+    """The claim is also dated and must name a policy version (the others may)."""
     claim = current(folder, TIC)
     if claim is None:
-        return [
-            f"Tenant Isolation Claim is missing (no *__SaaS-Build__{TIC}__v*__source.md "
-            f"in {folder})"
-        ]
+        return check_hand_written(folder, TIC, policy)
     text = claim.path.read_text(encoding="utf-8")
     reasons = []
     dated = CLAIM_DATE_RE.search(text)
@@ -76,17 +160,11 @@ def check_isolation_claim(
             f"Tenant Isolation Claim is stale: {claim.path.name} is {age} days old "
             f"(max {max_age_days})"
         )
-    named = POLICY_VERSION_RE.search(text)
-    if not named:
+    if not POLICY_VERSION_RE.search(text):
         reasons.append(
             f"Tenant Isolation Claim is stale: {claim.path.name} names no policy version"
         )
-    elif named.group(1) != policy.version:
-        reasons.append(
-            f"Tenant Isolation Claim is stale: {claim.path.name} was written against policy "
-            f"{named.group(1)}, the policy in force is {policy.version}"
-        )
-    return reasons
+    return reasons + check_hand_written(folder, TIC, policy)
 
 
 def check_generated_artefacts(folder: Path, policy: Policy, seeds_dir: Path) -> list[str]:
@@ -119,23 +197,25 @@ def check_generated_artefacts(folder: Path, policy: Policy, seeds_dir: Path) -> 
     return reasons
 
 
-def check_present(folder: Path, artefact: str) -> list[str]:
-    if current(folder, artefact) is None:
-        label = artefact.replace("__", " ").replace("-", " ")
-        return [f"{label} is missing (no *__SaaS-Build__{artefact}__v*__source.md in {folder})"]
-    return []
-
-
-def run_leakage_tests(paths: Sequence[str]) -> tuple[bool, str]:
-    """Run the cross-tenant leakage tests in a subprocess: (passed, last line of output)."""
+def run_leakage_tests(paths: Sequence[str], project_dir: Path = PROJECT_DIR) -> tuple[bool, str]:
+    """Run the cross-tenant leakage tests of a project tree (this one by default) in a
+    subprocess: (passed, pytest's last line and the tests that failed)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *paths],
-        cwd=PROJECT_DIR,
+        [sys.executable, "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider", *paths],
+        cwd=project_dir,
         capture_output=True,
         text=True,
     )
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    return proc.returncode == 0, (lines[-1] if lines else proc.stderr.strip()[-200:])
+    summary = lines[-1] if lines else proc.stderr.strip()[-200:]
+    failing = [
+        ln.split()[1].split(" - ")[0]
+        for ln in lines
+        if ln.startswith(("FAILED ", "ERROR ")) and len(ln.split()) > 1
+    ]
+    if failing:
+        summary += "; failing: " + ", ".join(dict.fromkeys(failing))
+    return proc.returncode == 0, summary
 
 
 def check_leakage_tests(
@@ -147,12 +227,80 @@ def check_leakage_tests(
     return [f"cross-tenant leakage tests are not passing ({' '.join(paths)}): {summary}"]
 
 
+def _scratch_resources(policy: Policy, folder: Path) -> dict[str, object]:
+    """The run resources of a scratch build with the policy's seeds: its policy for Python, and
+    for dbt the project itself or, when the seeds are elsewhere, a copy of it in ``folder``
+    whose seeds are those."""
+    from dagster_dbt import DbtCliResource
+
+    from orchestration.resources import TenantproofResource, dbt_executable
+
+    class SeedsTenantproofResource(TenantproofResource):
+        seeds_dir: str
+
+        def policy(self) -> Policy:
+            return load_policy(Path(self.seeds_dir))
+
+    seeds = policy.seeds_dir.resolve()
+    project = PROJECT_DIR
+    if seeds != SEEDS_DIR.resolve():
+        project = folder
+        project.mkdir(parents=True)
+        for name in DBT_PROJECT_PARTS:
+            source = PROJECT_DIR / name
+            if source.is_dir():
+                shutil.copytree(source, project / name)
+            else:
+                shutil.copy2(source, project / name)
+        shutil.copytree(seeds, project / "seeds")
+    return {
+        "tenantproof": SeedsTenantproofResource(seeds_dir=str(seeds)),
+        "dbt": DbtCliResource(
+            project_dir=str(project),
+            profiles_dir=str(project / "profiles"),
+            dbt_executable=dbt_executable(),
+        ),
+    }
+
+
+def _build_and_export(home: Home, resources: dict[str, object], period: str) -> None:
+    """What `tenantproof build` and `tenantproof export` run (the same jobs), with the scratch
+    resources: ingest and dbt build, then every registered tenant's bundle of ``period``."""
+    from orchestration.definitions import defs
+    from orchestration.sensors import registered_tenants, sync_tenant_partitions
+    from tenantproof.cli import RUN_CONFIG, _instance, _run_failure, contiguous_blocks
+
+    with _instance(home) as instance:
+        result = defs.resolve_job_def("warehouse_job").execute_in_process(
+            instance=instance, raise_on_error=False, run_config=RUN_CONFIG, resources=resources
+        )
+        if not result.success:
+            raise RuntimeError(_run_failure("warehouse build", result))
+        sync_tenant_partitions(instance, home)
+        order = instance.get_dynamic_partitions("tenants")
+        job = defs.resolve_job_def("tenant_audit_bundles_job")
+        for first, last in contiguous_blocks(order, registered_tenants(home)):
+            tags = {
+                "dagster/asset_partition_range_start": f"{period}|{first}",
+                "dagster/asset_partition_range_end": f"{period}|{last}",
+            }
+            result = job.execute_in_process(
+                instance=instance,
+                tags=tags,
+                raise_on_error=False,
+                run_config=RUN_CONFIG,
+                resources=resources,
+            )
+            if not result.success:
+                raise RuntimeError(_run_failure("export", result))
+
+
 def scratch_export(policy: Policy) -> dict[str, str | None]:
-    """Generate a small home with a tenant of each class, build, export its last complete
-    month and verify each bundle offline; class -> None when one of its bundles verified."""
+    """Generate a small home with a tenant of each class from the policy's own seeds, build it
+    with those seeds, export its last complete month and verify each bundle offline; class ->
+    None when one of its bundles verified. Configured region roots are set aside, so nothing
+    is written outside the scratch folder."""
     from exports.verify import verify_bundle
-    from tenantproof.cli import build, export
-    from tenantproof.config import HOME_ENV, Home
     from tenantproof.delivery import published_bundles, registry_classes
     from tenantproof.generate import generate
     from tenantproof.periods import last_complete_period
@@ -160,14 +308,23 @@ def scratch_export(policy: Policy) -> dict[str, str | None]:
     problems: dict[str, str | None] = {
         c: "no tenant of this class was generated" for c in policy.classes
     }
-    saved = os.environ.get(HOME_ENV)
+    names = [HOME_ENV, *(r.get("export_root_env") or "" for r in policy.regions.values())]
+    saved = {name: os.environ.get(name) for name in names if name}
     with tempfile.TemporaryDirectory(prefix="tenantproof-gate-") as tmp:
-        home = Home(Path(tmp)).ensure()
+        home = Home(Path(tmp) / "home").ensure()
+        for name in saved:
+            os.environ.pop(name, None)
         os.environ[HOME_ENV] = str(home.root)
         try:
-            generate(home.root, tenants=max(len(policy.classes), 3), events=300, seed=3)
-            build(home)
-            export(home, [last_complete_period(date.today())], None)
+            generate(
+                home.root,
+                tenants=max(len(policy.classes), 3),
+                events=300,
+                seed=3,
+                seeds_dir=policy.seeds_dir,
+            )
+            resources = _scratch_resources(policy, Path(tmp) / "project")
+            _build_and_export(home, resources, last_complete_period(date.today()))
             for tenant_id, (cls, _) in sorted(registry_classes(home).items()):
                 if problems.get(cls) is None and cls in problems:
                     continue
@@ -180,10 +337,11 @@ def scratch_export(policy: Policy) -> dict[str, str | None]:
         except (Exception, SystemExit) as exc:  # the gate reports, it does not crash
             return {c: f"export failed: {exc}" for c in policy.classes}
         finally:
-            if saved is None:
-                os.environ.pop(HOME_ENV, None)
-            else:
-                os.environ[HOME_ENV] = saved
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
     return problems
 
 
@@ -205,7 +363,7 @@ def release_gate(
     test_runner: TestRunner | None = run_leakage_tests,
     leakage_tests: Sequence[str] = LEAKAGE_TESTS,
 ) -> GateResult:
-    """Every §7 condition; ``None`` for a probe skips it (tests of the other conditions)."""
+    """Every §7 condition; ``None`` for a probe skips it, and the result says so."""
     result = GateResult()
     try:
         policy = load_policy(seeds_dir)
@@ -215,30 +373,32 @@ def release_gate(
     today = today or date.today()
     steps: list[tuple[str, Callable[[], list[str]]]] = [
         (
-            "Tenant Isolation Claim present and current",
+            "Tenant Isolation Claim present, complete and current",
             lambda: check_isolation_claim(folder, policy, today, max_age_days),
         ),
         (
             "Tenant Policy Matrix and Shared Service Boundary Register match the policy data",
             lambda: check_generated_artefacts(folder, policy, seeds_dir),
         ),
-        ("Tenant Audit Export Spec present", lambda: check_present(folder, TAES)),
-        ("multi-tenant threat model addendum present", lambda: check_present(folder, THREAT)),
+        (
+            "Tenant Audit Export Spec present and complete",
+            lambda: check_hand_written(folder, TAES, policy),
+        ),
+        (
+            "multi-tenant threat model addendum present and complete",
+            lambda: check_hand_written(folder, THREAT, policy),
+        ),
     ]
+    export_label = "an audit export verifies for a tenant of each class"
     if export_probe is not None:
-        steps.append(
-            (
-                "an audit export verifies for a tenant of each class",
-                lambda: check_exports(policy, export_probe),
-            )
-        )
+        steps.append((export_label, lambda: check_exports(policy, export_probe)))
+    else:
+        result.skipped.append(export_label)
+    tests_label = "cross-tenant leakage tests pass"
     if test_runner is not None:
-        steps.append(
-            (
-                "cross-tenant leakage tests pass",
-                lambda: check_leakage_tests(leakage_tests, test_runner),
-            )
-        )
+        steps.append((tests_label, lambda: check_leakage_tests(leakage_tests, test_runner)))
+    else:
+        result.skipped.append(tests_label)
     for label, step in steps:
         reasons = step()
         if reasons:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
+from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from orchestration.definitions import defs
-from orchestration.schedules import last_period_run_request
 
 
 def test_one_graph_from_raw_sources_to_bundles() -> None:
@@ -43,16 +45,66 @@ def test_checks_are_attached() -> None:
     assert any(a.startswith("marts/") for a, _ in checks), "dbt tests become asset checks"
 
 
-def test_schedule_exports_every_tenant_last_period_in_one_run() -> None:
+def test_the_schedule_exports_every_tenant_in_one_run_on_the_first_and_weekly_classes_on_mondays(
+    tmp_path: Path,
+) -> None:
+    from orchestration.resources import TenantproofResource
+    from tenantproof.config import Home
+
+    home = Home(tmp_path / "home").ensure()
+    home.registry.parent.mkdir(parents=True, exist_ok=True)
+    classes = {"t1": "standard", "t2": "regulated", "t10": "enterprise", "t11": "regulated"}
+    pq.write_table(
+        pa.table({"tenant_id": list(classes), "tenant_class": list(classes.values())}),
+        home.registry,
+    )
+    schedule = defs.resolve_schedule_def("tenant_audit_bundles_schedule")
+    assert sorted(schedule.cron_schedule) == ["0 6 1 * *", "0 6 1 * 1"]  # from the cadences
+
+    def runs(at: datetime) -> list[tuple[str, str]]:
+        with dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=at,
+            resources={"tenantproof": TenantproofResource(home=str(home.root))},
+        ) as context:
+            data = schedule.evaluate_tick(context)
+        return [
+            (
+                r.tags["dagster/asset_partition_range_start"],
+                r.tags["dagster/asset_partition_range_end"],
+            )
+            for r in data.run_requests or []
+        ]
+
     with dg.instance_for_test() as instance:
-        assert last_period_run_request(instance, date(2026, 11, 1)) is None
-        instance.add_dynamic_partitions("tenants", ["t1", "t2", "t10"])
-        request = last_period_run_request(instance, date(2026, 11, 1))
-    assert request.tags["dagster/asset_partition_range_start"] == "2026-10|t1"
-    assert request.tags["dagster/asset_partition_range_end"] == "2026-10|t10"
-    # one export schedule per cadence in the policy matrix (tests/test_policy_matrix.py)
-    assert defs.resolve_schedule_def("tenant_audit_bundles_monthly_schedule") is not None
+        assert runs(datetime(2026, 11, 1, 6)) == [], "no tenant partitions yet"
+        instance.add_dynamic_partitions("tenants", list(classes))
+        # the 1st: every cadence is due, every tenant's last complete period in one run
+        assert runs(datetime(2026, 11, 1, 6)) == [("2026-10|t1", "2026-10|t11")]
+        # a Monday: only the weekly class (regulated), one run per block of neighbours
+        assert runs(datetime(2026, 11, 9, 6)) == [
+            ("2026-10|t2", "2026-10|t2"),
+            ("2026-10|t11", "2026-10|t11"),
+        ]
     assert defs.resolve_sensor_def("tenant_partitions_sensor") is not None
+
+
+def test_cron_matching_follows_cron() -> None:
+    from orchestration.cadences import cron_matches
+
+    monday, first, other = (
+        datetime(2026, 11, 9, 6),
+        datetime(2026, 12, 1, 6),
+        datetime(2026, 11, 10, 6),
+    )
+    assert [cron_matches("0 6 1 * *", t) for t in (monday, first, other)] == [False, True, False]
+    assert [cron_matches("0 6 1 * 1", t) for t in (monday, first, other)] == [True, True, False]
+    assert not cron_matches("0 6 1 * 1", datetime(2026, 11, 9, 7))
+    assert (
+        cron_matches("0 6 * * 0", datetime(2026, 11, 8, 6))
+        == cron_matches("0 6 * * 7", datetime(2026, 11, 8, 6))
+        is True
+    )  # Sunday is 0 or 7
 
 
 def test_the_analytics_snapshot_reads_the_drift_marts_and_checks_each_kind() -> None:
