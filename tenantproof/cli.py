@@ -7,6 +7,7 @@ instance in the data home, so their runs appear in the UI afterwards.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -61,11 +62,12 @@ def build(home: Home) -> None:
 
 
 def export(home: Home, periods: Sequence[str], tenants: Sequence[str] | None) -> None:
-    """Export the given periods for the given tenants (all registered) in one run per period
-    range: one scan, one validation, atomic publication."""
+    """Export the given periods for the given tenants (all registered) in one run per block of
+    consecutive periods and neighbouring tenants: one scan, one validation, atomic publication."""
     from orchestration.definitions import defs
     from orchestration.sensors import registered_tenants, sync_tenant_partitions
 
+    blocks = period_blocks(periods)
     with _instance(home) as instance:
         sync_tenant_partitions(instance, home)
         chosen = sorted(tenants or registered_tenants(home))
@@ -78,9 +80,10 @@ def export(home: Home, periods: Sequence[str], tenants: Sequence[str] | None) ->
         order = instance.get_dynamic_partitions("tenants")
         runs = [
             {
-                "dagster/asset_partition_range_start": f"{min(periods)}|{first}",
-                "dagster/asset_partition_range_end": f"{max(periods)}|{last}",
+                "dagster/asset_partition_range_start": f"{start}|{first}",
+                "dagster/asset_partition_range_end": f"{end}|{last}",
             }
+            for start, end in blocks
             for first, last in contiguous_blocks(order, chosen)
         ]
         for tags in runs:
@@ -89,6 +92,31 @@ def export(home: Home, periods: Sequence[str], tenants: Sequence[str] | None) ->
             )
             if not result.success:
                 raise SystemExit(_run_failure("export", result))
+
+
+def period_blocks(periods: Sequence[str]) -> list[tuple[str, str]]:
+    """The asked periods as runs of consecutive months (so 2026-08 and 2026-10 never export
+    2026-09); a period that is not a month the bundles partition (YYYY-MM, from the first
+    partition to this month) stops the export, named."""
+    from orchestration.partitions import PERIOD_PARTITIONS
+    from tenantproof.periods import parse_period, periods_between
+
+    this_month = datetime.now(UTC).strftime("%Y-%m")
+    first = PERIOD_PARTITIONS.start.strftime("%Y-%m")
+    for period in periods:
+        try:
+            parse_period(period)
+        except ValueError as exc:
+            raise SystemExit(f"--period: {exc}") from None
+        if not first <= period <= this_month:
+            raise SystemExit(
+                f"--period: {period} is outside the bundle periods {first}..{this_month}"
+            )
+    chosen = sorted(set(periods))
+    if not chosen:
+        raise SystemExit("no period to export")
+    order = periods_between(chosen[0], chosen[-1])
+    return contiguous_blocks(order, chosen)
 
 
 def contiguous_blocks(order: Sequence[str], chosen: Sequence[str]) -> list[tuple[str, str]]:
@@ -262,6 +290,35 @@ def cmd_delete_tenant(args: argparse.Namespace) -> int:
     return 0
 
 
+def auditor_key_file(home: Home, tenant: str, out: Path) -> Path:
+    """Write the key file an auditor of one tenant needs for ``verify --key-file``: that
+    tenant's encryption key alone, owner-readable only. Refused, naming the reason, for a tenant
+    with no encryption key (its class does not encrypt, or it was deleted) or an existing file."""
+    from exports.encryption import KEY_STORE
+    from exports.verify import load_tenant_keys
+
+    store = home.keys / KEY_STORE
+    keys = load_tenant_keys(store) if store.exists() else {}
+    if tenant not in keys:
+        raise SystemExit(
+            f"tenant {tenant} has no encryption key in {store}: its bundles are not encrypted "
+            "(or the tenant was deleted)"
+        )
+    if out.exists():
+        raise SystemExit(f"{out} exists: not overwritten")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump({tenant: keys[tenant]}, fh)
+    return out
+
+
+def cmd_auditor_key(args: argparse.Namespace) -> int:
+    out = auditor_key_file(_home(args), args.tenant, args.out)
+    print(f"{out}: the encryption key of tenant {args.tenant} alone, for `verify --key-file`")
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     """Imports only the verifier (stdlib, pyarrow, cryptography): it opens nothing of the home."""
     from exports.verify import main as verify_main
@@ -316,6 +373,12 @@ def parser() -> argparse.ArgumentParser:
         help="each tenant's earliest bundle must be its chain's first (no older period removed)",
     )
     v.set_defaults(func=cmd_verify)
+    ak = sub.add_parser(
+        "auditor-key", help="write one tenant's encryption key file for its auditor's verify"
+    )
+    ak.add_argument("tenant")
+    ak.add_argument("--out", type=Path, required=True, help="the key file to create (0600)")
+    ak.set_defaults(func=cmd_auditor_key)
     dt = sub.add_parser("delete-tenant", help="delete a tenant everywhere, with a certificate")
     dt.add_argument("tenant")
     dt.add_argument("--reason", required=True, help="why (goes into the certificate)")
