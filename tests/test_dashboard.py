@@ -1,6 +1,7 @@
 """The analysts' dashboard (spec §5.3: tenant-filterable): headless with Streamlit's AppTest, and
 in a real browser (headless Chromium from Debian's packages) loading the page from a local
-Streamlit server. It reads the analytics snapshot of the built home, never the warehouse."""
+Streamlit server. Both run on a home that holds only the built home's analytics snapshot: the
+dashboard never needs the warehouse file."""
 
 from __future__ import annotations
 
@@ -14,15 +15,23 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tenantproof.config import HOME_ENV, PROJECT_DIR
+from tenantproof.analytics import STATUS_STYLE, read_table
+from tenantproof.config import HOME_ENV, PROJECT_DIR, Home
 from tests.conftest import BuiltHome
 
 APP = PROJECT_DIR / "dashboard" / "app.py"
 CHROMIUM = Path("/usr/bin/chromium")
+# Set by .ci/run: there the browser test must run, so a missing Chromium fails it.
+REQUIRE_BROWSER_ENV = "TENANTPROOF_REQUIRE_BROWSER"
+NO_CHROMIUM = (
+    "headless Chromium not installed (/usr/bin/chromium): `apt-get install chromium`; "
+    f".ci/run installs it and sets {REQUIRE_BROWSER_ENV}=1, which fails this test without it"
+)
 
 
 def tenant_ids_in(text: str) -> set[str]:
@@ -36,10 +45,21 @@ def page_texts(at) -> str:
 
 
 @pytest.fixture
-def app(built: BuiltHome, monkeypatch: pytest.MonkeyPatch):
+def snapshot_home(built: BuiltHome, tmp_path: Path) -> Iterator[Home]:
+    """A home holding only the built home's analytics/ folder; still only that after the app
+    ran (it did not open, or create, a warehouse file)."""
+    home = Home(tmp_path / "snapshot-home")
+    shutil.copytree(built.home.analytics, home.analytics)
+    yield home
+    assert [p.name for p in home.root.iterdir()] == ["analytics"]
+
+
+@pytest.fixture
+def app(snapshot_home: Home, monkeypatch: pytest.MonkeyPatch):
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv(HOME_ENV, str(built.home.root))
+    assert not snapshot_home.warehouse.exists()
+    monkeypatch.setenv(HOME_ENV, str(snapshot_home.root))
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception, at.exception
     return at
@@ -126,10 +146,13 @@ def wait_for(url: str, seconds: float) -> None:
     raise TimeoutError(url)
 
 
-async def drive(ws_url: str, page: str, screenshot: Path) -> tuple[str, list[str]]:
+async def drive(
+    ws_url: str, page: str, screenshot: Path, matrix_shot: Path
+) -> tuple[str, list[str]]:
     """Load the page over the DevTools protocol, wait until the matrix is rendered (the page
     is a live app: --screenshot alone captures its loading skeleton), then take a screenshot
-    and the DOM; return the DOM and every URL the page requested."""
+    of the page, one clipped to the freshness matrix, and the DOM; return the DOM and every URL
+    the page requested."""
     import base64
 
     from websockets.asyncio.client import connect  # installed with dagster-webserver
@@ -165,19 +188,57 @@ async def drive(ws_url: str, page: str, screenshot: Path) -> tuple[str, list[str
     await asyncio.sleep(1.0)  # let the last paint settle
     shot = await call("Page.captureScreenshot", format="png")
     screenshot.write_bytes(base64.b64decode(shot["data"]))
+    # the matrix's box in page coordinates, once scrolled into view (Streamlit scrolls an inner
+    # container, and what is outside the viewport is not painted)
+    await evaluate("document.querySelector('table.freshness-matrix').scrollIntoView()")
+    await asyncio.sleep(0.5)
+    box = await evaluate(
+        "(() => { const r = document.querySelector('table.freshness-matrix')"
+        ".getBoundingClientRect(); return {x: r.left + window.scrollX, "
+        "y: r.top + window.scrollY, width: r.width, height: r.height}; })()"
+    )
+    clipped = await call("Page.captureScreenshot", format="png", clip={**box, "scale": 1})
+    matrix_shot.write_bytes(base64.b64decode(clipped["data"]))
     dom = await evaluate("document.documentElement.outerHTML")
     await conn.close()
     return dom or "", requested
 
 
-@pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="headless Chromium not installed (/usr/bin/chromium): `apt-get install chromium`; "
-    ".ci/run installs it",
-)
-def test_a_real_browser_renders_the_freshness_matrix(built: BuiltHome, tmp_path: Path) -> None:
+def chromium_or_skip(path: Path = CHROMIUM) -> Path:
+    """The browser; without it a skip that says why, or a failure where the test must run."""
+    if path.exists():
+        return path
+    reason = NO_CHROMIUM.replace(str(CHROMIUM), str(path))
+    if os.environ.get(REQUIRE_BROWSER_ENV) == "1":
+        pytest.fail(f"{REQUIRE_BROWSER_ENV}=1 and {reason}")
+    pytest.skip(reason)
+
+
+def test_a_missing_browser_skips_unless_the_browser_test_is_required(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    absent = tmp_path / "chromium"
+    monkeypatch.delenv(REQUIRE_BROWSER_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception, match="headless Chromium not installed"):
+        chromium_or_skip(absent)
+    monkeypatch.setenv(REQUIRE_BROWSER_ENV, "1")
+    with pytest.raises(pytest.fail.Exception, match=f"{REQUIRE_BROWSER_ENV}=1 and headless"):
+        chromium_or_skip(absent)
+    assert chromium_or_skip(Path(sys.executable)) == Path(sys.executable)
+
+
+def rgb(css: str) -> tuple[int, int, int]:
+    """The background colour of a style ('background:#e3f9e5;...')."""
+    value = re.search(r"background:#([0-9a-f]{6})", css).group(1)
+    return (int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16))
+
+
+def test_a_real_browser_renders_the_freshness_matrix(
+    built: BuiltHome, snapshot_home: Home, tmp_path: Path
+) -> None:
+    chromium = chromium_or_skip()
     port = free_port()
-    env = {**os.environ, HOME_ENV: str(built.home.root)}
+    env = {**os.environ, HOME_ENV: str(snapshot_home.root)}
     server = subprocess.Popen(
         [
             sys.executable,
@@ -206,8 +267,9 @@ def test_a_real_browser_renders_the_freshness_matrix(built: BuiltHome, tmp_path:
         wait_for(f"http://127.0.0.1:{port}/_stcore/health", 60)
         browser = subprocess.Popen(
             [
-                str(CHROMIUM),
+                str(chromium),
                 "--headless",
+                "--force-color-profile=srgb",  # the cells' colours as the page states them
                 "--no-sandbox",
                 "--disable-gpu",
                 "--disable-quic",
@@ -232,9 +294,14 @@ def test_a_real_browser_renders_the_freshness_matrix(built: BuiltHome, tmp_path:
         devtools = int(active.read_text().split()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{devtools}/json/list", timeout=5) as r:
             target = next(t for t in json.load(r) if t["type"] == "page")
-        screenshot = tmp_path / "dashboard.png"
+        screenshot, matrix_shot = tmp_path / "dashboard.png", tmp_path / "matrix.png"
         dom, requested = asyncio.run(
-            drive(target["webSocketDebuggerUrl"], f"http://127.0.0.1:{port}/", screenshot)
+            drive(
+                target["webSocketDebuggerUrl"],
+                f"http://127.0.0.1:{port}/",
+                screenshot,
+                matrix_shot,
+            )
         )
     finally:
         for process in (browser, server):
@@ -249,6 +316,18 @@ def test_a_real_browser_renders_the_freshness_matrix(built: BuiltHome, tmp_path:
         shutil.copy(screenshot, keep)
     png = screenshot.read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 30_000, "a rendered page, not a blank one"
+    # The clip of the matrix holds each status's cell colour exactly for the statuses the
+    # snapshot has (every tenant, as of its time: the default view), and no other status's.
+    from PIL import Image  # installed with streamlit
+
+    with Image.open(matrix_shot) as image:
+        assert image.width > 300 and image.height > 100, "the matrix's box, not an empty one"
+        pixels = {colour: n for n, colour in image.convert("RGB").getcolors(1 << 24)}
+    shown = {s: pixels.get(rgb(STATUS_STYLE[s]), 0) for s in ("fresh", "stale", "missing")}
+    statuses = set(read_table(snapshot_home.analytics, "evidence_freshness")["status"])
+    assert {"fresh", "stale"} <= statuses
+    assert {s for s, n in shown.items() if n > 0} == statuses, shown
+    assert min(shown[s] for s in statuses) > 500, shown  # whole cells, not a stray pixel
     assert 'class="freshness-matrix"' in dom
     matrix = dom[dom.index('class="freshness-matrix"') :]
     matrix = matrix[: matrix.index("</table>")]

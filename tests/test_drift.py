@@ -658,3 +658,111 @@ def test_the_export_logs_an_isolation_incident_when_validation_catches_a_leak(
     entries = logged()[len(before) :]
     assert len(entries) == 2
     assert entries[1]["tenants"] == ["t2", "t5"]
+
+
+# -- the freshness history (trends) --
+
+HISTORY_FIRST_DAY = AS_OF.date() - 90 * DAY  # freshness_history_days defaults to 90
+STANDARD_CONTROLS = 4  # AC-1, AC-2, AU-1, IS-1 (seeds/controls.csv)
+
+
+def test_the_history_turns_a_control_stale_on_the_day_its_sla_lapses(homes: Homes) -> None:
+    """t1's own AC-1 evidence was observed 120 days before the as-of time and its SLA is 90
+    days: it lapses at midnight starting 2026-10-16, so the control is fresh at the end of
+    2026-10-15 and stale at the end of 2026-10-16 and of every later day."""
+    rows = query(
+        homes.planted,
+        "select snapshot_date, status, last_evidence_at "
+        "from marts.fct_evidence_freshness_history "
+        "where tenant_id = 't1' and control_id = 'AC-1' order by snapshot_date",
+    )
+    assert [r[0] for r in rows] == [HISTORY_FIRST_DAY + i * DAY for i in range(91)]
+    status = {day: s for day, s, _ in rows}
+    assert status[dt.date(2026, 10, 15)] == "fresh"
+    assert status[dt.date(2026, 10, 16)] == "stale"
+    assert {s for day, s in status.items() if day <= dt.date(2026, 10, 15)} == {"fresh"}
+    assert {s for day, s in status.items() if day >= dt.date(2026, 10, 16)} == {"stale"}
+    assert {r[2] for r in rows} == {AS_OF - 120 * DAY}
+    clean = query(
+        homes.clean,
+        "select distinct status from marts.fct_evidence_freshness_history "
+        "where tenant_id = 't1' and control_id = 'AC-1' order by 1",
+    )
+    assert clean == [("fresh",), ("missing",)], "a day-old evidence is never stale"
+
+
+def test_a_tenant_has_history_only_from_its_onboarding_to_its_offboarding(
+    homes: Homes,
+) -> None:
+    """Planted t4 was onboarded on 2026-10-26 (09:00) and offboarded on 2026-11-12 (15:00):
+    its rows run over those 18 days only, none before (they are not counted as missing) and
+    none after; its evidence, a day before the as-of time, came after it left."""
+    span = (
+        "select tenant_id, min(snapshot_date), max(snapshot_date), "
+        "count(distinct snapshot_date), count(*) "
+        "from marts.fct_evidence_freshness_history group by tenant_id order by tenant_id"
+    )
+    planted = {r[0]: r[1:] for r in query(homes.planted, span)}
+    onboarded, offboarded = dt.date(2026, 10, 26), dt.date(2026, 11, 12)
+    assert (T4_ONBOARDED.date(), T4_OFFBOARDED.date()) == (onboarded, offboarded)
+    assert planted["t4"] == (onboarded, offboarded, 18, 18 * STANDARD_CONTROLS)
+    for tenant in ("t1", "t2", "t3"):
+        assert planted[tenant][:3] == (HISTORY_FIRST_DAY, AS_OF.date(), 91), tenant
+    t4 = query(
+        homes.planted,
+        "select distinct status from marts.fct_evidence_freshness_history where tenant_id = 't4'",
+    )
+    assert t4 == [("missing",)]
+    # the as-of mart still lists every registered tenant's controls
+    current = query(
+        homes.planted, "select count(*) from marts.fct_evidence_freshness where tenant_id = 't4'"
+    )
+    assert current == [(STANDARD_CONTROLS,)]
+    # onboarded before the window and never offboarded: every day
+    clean = {r[0]: r[1:] for r in query(homes.clean, span)}
+    assert clean["t4"] == (HISTORY_FIRST_DAY, AS_OF.date(), 91, 91 * STANDARD_CONTROLS)
+
+
+def test_the_as_of_day_data_test_ran_and_passed_on_the_planted_home(homes: Homes) -> None:
+    """data-tests/marts/assert_freshness_history_ends_at_the_as_of_status.sql is part of the
+    build: a failure would have failed the fixture's build; this shows it was not skipped."""
+    name = "test.tenantproof.assert_freshness_history_ends_at_the_as_of_status"
+    runs = sorted(homes.planted.dbt_target.glob("*/run_results.json"))
+    assert runs, "dbt wrote run results"
+    results = {r["unique_id"]: r for r in json.loads(runs[-1].read_text())["results"]}
+    assert results[name]["status"] == "pass"
+    assert results[name]["failures"] == 0
+
+
+def test_the_trend_counts_each_day_of_the_snapshot(homes: Homes) -> None:
+    """trend() on the planted home's analytics snapshot. t1 (4 controls): AC-1 fresh, then
+    stale from 2026-10-16; its other 3 controls' evidence (observed at midnight starting
+    2026-11-14) counts from the end of 2026-11-13. t4 (4 controls, all missing) only from its
+    onboarding day to its offboarding day."""
+    from tenantproof.analytics import read_table, trend
+
+    history = read_table(homes.planted.analytics, "evidence_freshness_history")
+
+    def by_day(tenants: list[str]) -> dict[dt.date, dict[str, int]]:
+        out: dict[dt.date, dict[str, int]] = {}
+        for row in trend(history, tenants).itertuples():
+            out.setdefault(row.snapshot_date.date(), {})[row.status] = row.controls
+        return out
+
+    t1 = by_day(["t1"])
+    assert len(t1) == 91
+    assert t1[HISTORY_FIRST_DAY] == {"fresh": 1, "missing": 3}
+    assert t1[dt.date(2026, 10, 15)] == {"fresh": 1, "missing": 3}
+    assert t1[dt.date(2026, 10, 16)] == {"stale": 1, "missing": 3}
+    assert t1[dt.date(2026, 11, 12)] == {"stale": 1, "missing": 3}
+    assert t1[dt.date(2026, 11, 13)] == {"stale": 1, "fresh": 3}
+    assert t1[AS_OF.date()] == {"stale": 1, "fresh": 3}
+
+    t4 = by_day(["t4"])
+    days = [dt.date(2026, 10, 26) + i * DAY for i in range(18)]
+    assert t4 == {day: {"missing": 4} for day in days}
+
+    both = by_day(["t1", "t4"])
+    assert both[dt.date(2026, 10, 25)] == {"stale": 1, "missing": 3}, "t4 not onboarded yet"
+    assert both[dt.date(2026, 10, 26)] == {"stale": 1, "missing": 7}
+    assert both[dt.date(2026, 11, 13)] == {"stale": 1, "fresh": 3}, "t4 offboarded"
