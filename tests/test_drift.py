@@ -400,7 +400,7 @@ def test_the_stricter_sla_wins(homes: Homes) -> None:
         )
     )
     assert sla["t1 IS-1"] == 7  # control 7 days, class 90
-    assert sla["t3 IR-1"] == 30  # control 180 days, class 30
+    assert sla["t3 IR-1"] == 14  # control 180 days, class 30, its family 14 for the class
     assert sla["t2 AC-1"] == 60  # control 90 days, class 60
 
 

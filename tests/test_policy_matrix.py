@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -653,6 +653,39 @@ def test_a_fourth_class_added_as_data_runs_through_the_whole_pipeline(
         "dpo",
     }
     assert "## Class `sovereign`" in artefacts.render_policy_matrix(policy)
+    # its schedule, incident SLA, freshness and retention come from the same rows, no code
+    order = sorted(classes, key=lambda t: int(t[1:]))
+    due = cadence_run_requests(["monthly"], policy, order, classes, date(2026, 12, 1))
+    covered = {
+        t
+        for r in due
+        for t in order[
+            order.index(r.tags["dagster/asset_partition_range_start"].split("|")[1]) : order.index(
+                r.tags["dagster/asset_partition_range_end"].split("|")[1]
+            )
+            + 1
+        ]
+    }
+    assert tenant in covered
+    con = connect(home.warehouse, read_only=True)
+    try:
+        sla = con.execute(
+            "select distinct notification_sla_hours from marts.fct_incident_notifications "
+            "where tenant_id = ?",
+            [tenant],
+        ).fetchall()
+        freshness = con.execute(
+            "select distinct freshness_sla_days from marts.fct_evidence_freshness "
+            "where tenant_id = ? and control_id = 'AC-1'",
+            [tenant],
+        ).fetchall()
+        later = datetime(2026, 11, 15) + timedelta(days=1095 + 400)
+        kept = {v.tenant_id for v in retention_violations(con, policy, later)}
+    finally:
+        con.close()
+    assert sla == [(12,)]
+    assert freshness == [(14,)]  # the class's 14 days, not the control's 90
+    assert tenant in kept  # past its 1095-day window the tenant's rows show as violations
 
 
 def test_the_purge_retention_command_runs_the_dagster_job(
