@@ -139,6 +139,8 @@ def _run_failure(what: str, result) -> str:
         if event.is_step_failure:
             error = event.step_failure_data.error
             user = event.step_failure_data.user_failure_data
+            while error.cause is not None:  # the step's own exception, not Dagster's wrapper
+                error = error.cause
             reasons.append(user.description if user and user.description else error.message)
     if not reasons:
         reasons = [e.message for e in result.all_events if e.is_failure and e.message]

@@ -37,3 +37,14 @@ def test_a_run_stopped_during_encryption_leaves_nothing_staged_or_published(use_
         export(use_home.home, [PERIOD], ["t2", "t3"])
     assert snapshot(use_home.home) == before
     assert [p for p in use_home.home.staging.iterdir() if p.is_dir()] == []
+
+
+def test_a_region_root_configured_inside_another_publishes_nothing(use_home, monkeypatch):
+    """The US root set, carelessly, inside the EU root where EU tenant t1's bundles go: the
+    residency check before publishing stops the run, and no region gets a bundle."""
+    monkeypatch.setenv("TENANTPROOF_EXPORT_ROOT_US", str(use_home.home.exports / "eu" / "t1"))
+    before = snapshot(use_home.home)
+    with pytest.raises(SystemExit, match="lies under region us's exports root"):
+        export(use_home.home, [PERIOD], ["t1", "t2"])
+    assert snapshot(use_home.home) == before
+    assert [p for p in use_home.home.staging.iterdir() if p.is_dir()] == []
