@@ -74,12 +74,61 @@ def warehouse_models(
     # The run's artefacts and logs (compiled SQL, dbt.log) name tenants: they stay in the home,
     # which tenant deletion sweeps, never in the repository; the last few runs are kept.
     run_dir = home.dbt_target / f"warehouse_models-{context.run.run_id[:8]}"
-    yield from dbt.cli(
+    invocation = dbt.cli(
         [*args, "--target", dbt_target(engine)], context=context, target_path=run_dir
-    ).stream()
+    )
+    # dbt holds the warehouse file while it runs: the results wait for it to finish, so that
+    # each table's materialization can carry its rows and tenants (one writer per file).
+    events = []
+    try:
+        events.extend(invocation.stream())
+    except BaseException:
+        yield from events
+        raise
     prune_dbt_runs(home.dbt_target, keep=KEEP_DBT_RUNS)
-    if engine == "spark":
-        with tenantproof.warehouse() as con:
+    with tenantproof.warehouse() as con:
+        if engine == "spark":
             mounted = mount_spark_relations(con, home)
-        context.log.info(f"{len(mounted)} relation(s) built on Spark mounted in the warehouse")
+            context.log.info(f"{len(mounted)} relation(s) built on Spark mounted in the warehouse")
+        keys = {
+            e.output_name: context.asset_key_for_output(e.output_name)
+            for e in events
+            if isinstance(e, dg.Output)
+        }
+        counts = relation_counts(con, [k.path for k in keys.values()], views=engine == "spark")
+    for event in events:
+        if isinstance(event, dg.Output) and tuple(keys[event.output_name].path) in counts:
+            rows, tenants = counts[tuple(keys[event.output_name].path)]
+            meta = {"dagster/row_count": dg.MetadataValue.int(rows)}
+            if tenants is not None:
+                meta["tenants"] = dg.MetadataValue.int(tenants)
+            event = event.with_metadata({**event.metadata, **meta})
+        yield event
     record_build(home, version, full_refresh=reason is not None, engine=engine)
+
+
+def relation_counts(
+    con, keys: list[list[str]], views: bool = False
+) -> dict[tuple[str, ...], tuple[int, int | None]]:
+    """(schema, name) -> (rows, distinct tenant_id or None) of the built tables among these asset
+    keys; views are not scanned (on DuckDB they re-read their tables), except when ``views``
+    (Spark's relations are mounted as views over their files)."""
+    wanted = {tuple(k) for k in keys if len(k) == 2}
+    found = con.execute(
+        """select t.table_schema, t.table_name, t.table_type,
+                  bool_or(c.column_name = 'tenant_id')
+           from information_schema.tables t
+           join information_schema.columns c using (table_catalog, table_schema, table_name)
+           where t.table_catalog = current_database()
+           group by all"""
+    ).fetchall()
+    out = {}
+    for schema, name, kind, has_tenant in found:
+        if (schema, name) not in wanted or (kind != "BASE TABLE" and not views):
+            continue
+        tenants = "count(distinct tenant_id)" if has_tenant else "null"
+        rows, distinct = con.execute(
+            f'select count(*), {tenants} from "{schema}"."{name}"'
+        ).fetchone()
+        out[(schema, name)] = (int(rows), None if distinct is None else int(distinct))
+    return out

@@ -127,3 +127,26 @@ def test_the_analytics_snapshot_reads_the_drift_marts_and_checks_each_kind() -> 
     warehouse = defs.resolve_job_def("warehouse_job")
     assert dg.AssetKey("analytics_snapshot") in warehouse.asset_layer.selected_asset_keys
     assert defs.resolve_sensor_def("drift_flags_sensor") is not None
+
+
+def test_built_tables_materialize_with_their_rows_and_tenants(built) -> None:
+    from tenantproof.warehouse import connect
+
+    con = connect(built.home.warehouse, read_only=True)
+    try:
+        rows, tenants = con.execute(
+            "select count(*), count(distinct tenant_id) from marts.fct_audit_events"
+        ).fetchone()
+    finally:
+        con.close()
+    with dg.DagsterInstance.from_config(str(built.home.dagster_home)) as instance:
+        event = instance.get_latest_materialization_event(
+            dg.AssetKey(["marts", "fct_audit_events"])
+        )
+        view = instance.get_latest_materialization_event(
+            dg.AssetKey(["export", "rpt_tenant_audit_events"])
+        )
+    meta = event.asset_materialization.metadata
+    assert meta["dagster/row_count"].value == rows > 0
+    assert meta["tenants"].value == tenants == len(built.identifiers)
+    assert view is not None and "dagster/row_count" not in view.asset_materialization.metadata
