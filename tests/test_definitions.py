@@ -150,3 +150,27 @@ def test_built_tables_materialize_with_their_rows_and_tenants(built) -> None:
     assert meta["dagster/row_count"].value == rows > 0
     assert meta["tenants"].value == tenants == len(built.identifiers)
     assert view is not None and "dagster/row_count" not in view.asset_materialization.metadata
+
+
+def test_the_partitions_sensor_adds_each_registered_tenant_once(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from orchestration.sensors import tenant_partitions_sensor
+    from tenantproof.config import HOME_ENV, Home
+
+    home = Home(tmp_path / "home").ensure()
+    monkeypatch.setenv(HOME_ENV, str(home.root))
+    with dg.instance_for_test() as instance:
+        skipped = tenant_partitions_sensor(dg.build_sensor_context(instance=instance))
+        assert isinstance(skipped, dg.SkipReason), "no registry published yet"
+        home.registry.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({"tenant_id": ["t2", "t1", "t10"]}), home.registry)
+        result = tenant_partitions_sensor(dg.build_sensor_context(instance=instance))
+        (request,) = result.dynamic_partitions_requests
+        assert (request.partitions_def_name, list(request.partition_keys)) == (
+            "tenants",
+            ["t1", "t10", "t2"],
+        )
+        instance.add_dynamic_partitions("tenants", list(request.partition_keys))
+        again = tenant_partitions_sensor(dg.build_sensor_context(instance=instance))
+        assert isinstance(again, dg.SkipReason)
