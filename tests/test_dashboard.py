@@ -155,7 +155,7 @@ async def drive(
     the page requested."""
     import base64
 
-    from websockets.asyncio.client import connect  # installed with dagster-webserver
+    from websockets.asyncio.client import connect  # the dev extra pins it
 
     conn = await connect(ws_url, max_size=64 << 20)
     counter = iter(range(1, 1_000_000))
