@@ -6,12 +6,16 @@ import json
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from tenantproof import ingest
 from tenantproof.generate import generate
-from tenantproof.ingest import ingest_source, quarantine_counts
+from tenantproof.ingest import CountMismatch, IngestError, ingest_source, quarantine_counts
 from tenantproof.policy import load_policy
-from tenantproof.sources import ACCESS_HISTORY, AUDIT_EVENTS, SOURCES, TENANTS
+from tenantproof.reconcile import reconcile
+from tenantproof.sources import ACCESS_HISTORY, AUDIT_EVENTS, EVIDENCE_EVENTS, SOURCES, TENANTS
 from tenantproof.warehouse import connect
 
 TENANTS_CSV = """tenant_id,tenant_name,tenant_class,residency_region,onboarded_at,offboarded_at
@@ -41,9 +45,40 @@ def landing(tmp_path: Path) -> Path:
     return root
 
 
+ACCESS_ROW = (
+    "2026-10-03T12:00:00Z,t1,u9,,platform_support,impersonation,bob@nw.example,ticket 42,s1,"
+    "sup@platform.example,198.51.100.2"
+)
+
+
 def load(con, landing: Path, *sources):
     policy = load_policy()
     return [ingest_source(con, landing, s, policy) for s in sources]
+
+
+def evidence_parquet(path: Path, ids: list[str], **extra: list[object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    row = {
+        "control_id": "AC-1",
+        "tenant_id": "t1",
+        "global_scope": None,
+        "scope_justification": None,
+        "service_id": None,
+        "observed_at": "2026-10-03T12:00:00Z",
+        "status": "pass",
+        "source": "scanner",
+        "artefact_uri": "s3://evidence/1",
+    }
+    columns = {"evidence_id": ids, **{k: [v] * len(ids) for k, v in row.items()}, **extra}
+    pq.write_table(pa.table({k: pa.array(v, type=pa.string()) for k, v in columns.items()}), path)
+
+
+def ledger(con, source: str) -> list[tuple]:
+    return con.execute(
+        "select path, rows_read, rows_loaded, rows_quarantined, unexpected_fields "
+        "from raw.file_ledger where source = ? order by path",
+        [source],
+    ).fetchall()
 
 
 def test_each_bad_line_is_quarantined_with_file_line_and_reason(landing: Path, tmp_path: Path):
@@ -175,20 +210,264 @@ def test_generated_planted_problems_all_land_in_quarantine(tmp_path: Path):
 
 
 def test_an_unreadable_file_is_named_and_loads_once_fixed(landing: Path, tmp_path: Path):
-    from tenantproof.ingest import IngestError
-
-    bad = landing / "audit_events" / "a.jsonl"
-    bad.write_bytes(event("e1").encode() + b"\n\xff\xfe not utf-8\n")
+    bad = landing / "evidence_events" / "a.parquet"
+    bad.parent.mkdir()
+    bad.write_bytes(b"PAR1 not really parquet")
+    evidence_parquet(landing / "evidence_events" / "b.parquet", ["v2"])
     con = connect(tmp_path / "w.duckdb")
     load(con, landing, TENANTS)
-    (landing / "audit_events" / "b.jsonl").write_text(event("e2") + "\n")
-    with pytest.raises(IngestError, match="audit_events/a.jsonl: cannot be read as jsonl"):
-        load(con, landing, AUDIT_EVENTS)
+    with pytest.raises(IngestError, match="evidence_events/a.parquet: cannot be read as parquet"):
+        load(con, landing, EVIDENCE_EVENTS)
     # the readable file of the same delivery loaded; the unreadable one is not in the ledger
-    assert con.execute("select event_id from raw.audit_events").fetchall() == [("e2",)]
-    ledger = "select path from raw.file_ledger where source = 'audit_events'"
-    assert con.execute(ledger).fetchall() == [("audit_events/b.jsonl",)]
-    bad.write_text(event("e1") + "\n")
-    (report,) = load(con, landing, AUDIT_EVENTS)
+    assert con.execute("select evidence_id from raw.evidence_events").fetchall() == [("v2",)]
+    assert [r[0] for r in ledger(con, "evidence_events")] == ["evidence_events/b.parquet"]
+    evidence_parquet(bad, ["v1"])
+    (report,) = load(con, landing, EVIDENCE_EVENTS)
     assert (report.read, report.loaded) == (1, 1)
     assert [f.status for f in report.files] == ["loaded", "already_loaded"]
+
+
+# -- a line that is not UTF-8 is quarantined, not its file --
+
+
+def test_a_jsonl_line_that_is_not_utf8_is_quarantined_and_the_rest_loads(
+    landing: Path, tmp_path: Path
+):
+    latin1 = event("e3", action="caf\u00e9").encode().replace(b"\\u00e9", b"\xe9")
+    (landing / "audit_events" / "a.jsonl").write_bytes(
+        event("e1").encode()
+        + b"\n\xff\xfe not utf-8\n\n"
+        + latin1
+        + b"\n"
+        + event("e4", tenant="t9999").encode()
+        + b"\n"
+    )
+    con = connect(tmp_path / "w.duckdb")
+    _, report = load(con, landing, TENANTS, AUDIT_EVENTS)
+    assert (report.read, report.loaded, report.quarantined) == (4, 1, 3)
+    assert con.execute("select event_id from raw.audit_events").fetchall() == [("e1",)]
+    rows = con.execute(
+        "select file, line, reason_code, reason, record from raw.quarantine order by line"
+    ).fetchall()
+    assert [r[:4] for r in rows] == [
+        ("audit_events/a.jsonl", 2, "malformed", "malformed line: not UTF-8 at byte 1 (0xff)"),
+        (
+            "audit_events/a.jsonl",
+            4,
+            "malformed",
+            f"malformed line: not UTF-8 at byte {latin1.index(0xE9) + 1} (0xe9)",
+        ),
+        (
+            "audit_events/a.jsonl",
+            5,
+            "unknown_tenant",
+            "unknown tenant t9999 (not in the tenant registry)",
+        ),
+    ]
+    # nothing is replaced: the undecodable bytes are kept, written as \xNN
+    assert rows[0][4] == "\\xff\\xfe not utf-8"
+    assert '"action": "caf\\xe9"' in rows[1][4]
+    assert ledger(con, "audit_events") == [("audit_events/a.jsonl", 4, 1, 3, "[]")]
+
+
+def test_a_csv_line_that_is_not_utf8_is_quarantined_and_the_rest_loads(
+    landing: Path, tmp_path: Path
+):
+    (landing / "access_history").mkdir()
+    (landing / "access_history" / "a.csv").write_bytes(
+        (",".join(ACCESS_HISTORY.columns) + "\n" + f"x1,{ACCESS_ROW}\n").encode()
+        + f"x2,{ACCESS_ROW}\n".replace("bob", "b\u00f6b").encode("latin-1")
+        + ("x3," + ACCESS_ROW.replace("ticket 42", '"ticket\n42"') + "\n").encode()
+    )
+    con = connect(tmp_path / "w.duckdb")
+    _, report = load(con, landing, TENANTS, ACCESS_HISTORY)
+    assert (report.read, report.loaded, report.quarantined) == (3, 2, 1)
+    loaded = "select access_id, reason from raw.access_history order by 1"
+    assert con.execute(loaded).fetchall() == [("x1", "ticket 42"), ("x3", "ticket\n42")]
+    assert con.execute("select line, reason_code, reason from raw.quarantine").fetchall() == [
+        (3, "malformed", "malformed line: not UTF-8 at byte 64 (0xf6)")
+    ]
+
+
+def test_a_csv_with_a_blank_line_loads_with_its_line_numbers(landing: Path, tmp_path: Path):
+    (landing / "access_history").mkdir()
+    (landing / "access_history" / "a.csv").write_text(
+        ",".join(ACCESS_HISTORY.columns) + f"\nx1,{ACCESS_ROW}\n\nx2,{ACCESS_ROW[:20]}\n"
+    )
+    con = connect(tmp_path / "w.duckdb")
+    _, report = load(con, landing, TENANTS, ACCESS_HISTORY)
+    assert (report.read, report.loaded, report.quarantined) == (2, 1, 1)
+    assert con.execute("select line, reason_code from raw.quarantine").fetchall() == [
+        (4, "malformed")
+    ]
+
+
+# -- the three counts are taken apart, and a load whose counts do not add up is refused --
+
+
+def _reader_skips_a_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader that drops a record on the way in (as one set to skip what it cannot read)."""
+    parse = ingest.PARSERS["jsonl"]
+
+    def lossy(con, source, path, seq):
+        parsed = parse(con, source, path, seq)
+        con.execute("delete from _parsed where _line = 2")
+        return parsed
+
+    monkeypatch.setitem(ingest.PARSERS, "jsonl", lossy)
+
+
+def _quarantine_write_drops_a_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quarantine write that loses a row it was given (as a filter that misses a reason)."""
+    route = ingest._check_and_route
+
+    def lossy(con, source, policy):
+        route(con, source, policy)
+        con.execute("delete from raw.quarantine where line = 3")
+
+    monkeypatch.setattr(ingest, "_check_and_route", lossy)
+
+
+@pytest.mark.parametrize(
+    ("plant", "counts"),
+    [
+        (_reader_skips_a_record, "read 3, loaded 1, quarantined 1"),
+        (_quarantine_write_drops_a_row, "read 3, loaded 2, quarantined 0"),
+    ],
+)
+def test_a_row_lost_on_the_way_is_caught_and_nothing_loads(
+    landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plant, counts: str
+):
+    (landing / "audit_events" / "a.jsonl").write_text(
+        "\n".join([event("e1"), event("e2"), event("e3", tenant=None)]) + "\n"
+    )
+    (landing / "audit_events" / "b.jsonl").write_text(event("e4") + "\n")
+    con = connect(tmp_path / "w.duckdb")
+    load(con, landing, TENANTS)
+    plant(monkeypatch)
+    with pytest.raises(CountMismatch, match=f"audit_events/a.jsonl: {counts}$"):
+        load(con, landing, AUDIT_EVENTS)
+    # the whole load was refused: nothing of either file is loaded, quarantined or ledgered
+    assert con.execute("select count(*) from raw.audit_events").fetchone() == (0,)
+    assert con.execute("select count(*) from raw.quarantine").fetchone() == (0,)
+    assert ledger(con, "audit_events") == []
+    monkeypatch.undo()
+    (report,) = load(con, landing, AUDIT_EVENTS)
+    assert [(f.read, f.loaded, f.quarantined) for f in report.files] == [(3, 2, 1), (1, 1, 0)]
+
+
+def _stub_marts(con) -> None:
+    """The marts reconcile reads, as plain views over the raw tables (no dbt build here)."""
+    con.execute("create schema marts")
+    con.execute(
+        "create view marts.fct_audit_events as select event_id, case when tenant_id is null "
+        "then 'global_scope' else 'tenant' end as attribution from raw.audit_events"
+    )
+    con.execute("create table marts.fct_global_exclusions (source varchar)")
+    con.execute(
+        "create view marts.fct_evidence as select * from raw.evidence_events "
+        "where tenant_id is not null"
+    )
+    con.execute(
+        "create view marts.fct_shared_service_evidence as select * from raw.evidence_events "
+        "where tenant_id is null"
+    )
+    con.execute("create view marts.fct_access_history as select * from raw.access_history")
+
+
+def test_reconcile_counts_rows_where_they_are_not_in_the_ledger(landing: Path, tmp_path: Path):
+    (landing / "audit_events" / "a.jsonl").write_text(
+        "\n".join([event("e1"), event("e2", tenant=None), event("e3", tenant="t9999")]) + "\n"
+    )
+    con = connect(tmp_path / "w.duckdb")
+    load(con, landing, TENANTS, AUDIT_EVENTS, ACCESS_HISTORY, EVIDENCE_EVENTS)
+    _stub_marts(con)
+    audit = {r.source: r for r in reconcile(con)}["audit_events"]
+    assert (audit.read, audit.loaded, audit.quarantined, audit.balanced) == (3, 1, 2, True)
+    # a quarantined row removed without its ledger row following (as a purge that forgets it)
+    con.execute("delete from raw.quarantine where line = 3")
+    audit = {r.source: r for r in reconcile(con)}["audit_events"]
+    assert (audit.read, audit.loaded, audit.quarantined, audit.balanced) == (3, 1, 1, False)
+
+
+# -- fields a file carries that its source does not declare are named, not dropped silently --
+
+
+def test_undeclared_fields_are_named_per_file_and_the_declared_ones_load(
+    landing: Path, tmp_path: Path
+):
+    from orchestration.ingest import _metadata
+
+    # every line a JSON object (DuckDB's reader), the extra field on the last line only
+    (landing / "audit_events" / "a.jsonl").write_text(
+        "\n".join([event("e1"), event("e2"), event("e3", colour="red", size=3)]) + "\n"
+    )
+    # a malformed line too (parsed line by line)
+    (landing / "audit_events" / "b.jsonl").write_text(
+        event("e4", colour="blue", details={"tenant_id": "t2"}) + "\n{not json\n"
+    )
+    (landing / "audit_events" / "c.jsonl").write_text(event("e5") + "\n")
+    evidence_parquet(landing / "evidence_events" / "v.parquet", ["v1"], scanner_build=["42"])
+    con = connect(tmp_path / "w.duckdb")
+    _, audit, evidence = load(con, landing, TENANTS, AUDIT_EVENTS, EVIDENCE_EVENTS)
+    assert (audit.read, audit.loaded, audit.quarantined) == (6, 5, 1)
+    assert audit.unexpected_fields() == {
+        "audit_events/a.jsonl": ["colour", "size"],
+        "audit_events/b.jsonl": ["colour"],
+    }
+    assert audit.warnings() == [
+        "audit_events/a.jsonl: field(s) colour, size not declared for audit_events: not loaded",
+        "audit_events/b.jsonl: field(s) colour not declared for audit_events: not loaded",
+    ]
+    assert audit.metadata()["files_with_unexpected_fields"] == 2
+    assert [(r[0], r[4]) for r in ledger(con, "audit_events")] == [
+        ("audit_events/a.jsonl", '["colour", "size"]'),
+        ("audit_events/b.jsonl", '["colour"]'),
+        ("audit_events/c.jsonl", "[]"),
+    ]
+    loaded = "select event_id, tenant_id, details from raw.audit_events order by 1"
+    assert con.execute(loaded).fetchall() == [
+        ("e1", "t1", None),
+        ("e2", "t1", None),
+        ("e3", "t1", None),
+        ("e4", "t1", '{"tenant_id":"t2"}'),
+        ("e5", "t1", None),
+    ]
+    meta = _metadata(audit, {})
+    assert meta["unexpected_fields"].value == audit.unexpected_fields()
+    assert evidence.unexpected_fields() == {"evidence_events/v.parquet": ["scanner_build"]}
+    assert (evidence.loaded, evidence.quarantined) == (1, 0)
+
+
+def test_a_ledger_from_before_gains_the_unexpected_fields_column(landing: Path, tmp_path: Path):
+    con = connect(tmp_path / "w.duckdb")
+    con.execute("create schema raw")
+    con.execute(
+        """create table raw.file_ledger (
+            source varchar, path varchar, sha256 varchar, rows_read bigint, rows_loaded bigint,
+            rows_quarantined bigint, loaded_at timestamp, primary key (source, sha256))"""
+    )
+    con.execute("insert into raw.file_ledger values ('x', 'x/old.jsonl', 's', 1, 1, 0, now())")
+    (landing / "audit_events" / "a.jsonl").write_text(event("e1", colour="red") + "\n")
+    load(con, landing, TENANTS, AUDIT_EVENTS)
+    assert ledger(con, "x") == [("x/old.jsonl", 1, 1, 0, None)]
+    assert ledger(con, "audit_events") == [("audit_events/a.jsonl", 1, 1, 0, '["colour"]')]
+
+
+def test_a_blank_scope_justification_is_no_justification(landing: Path, tmp_path: Path):
+    lines = [
+        event("g1", tenant=None, global_scope="platform", scope_justification=""),
+        event("g2", tenant=None, global_scope="platform", scope_justification="   "),
+        event("g3", tenant=None, global_scope="platform", scope_justification="key rotation"),
+    ]
+    (landing / "audit_events" / "g.jsonl").write_text("\n".join(lines) + "\n")
+    con = connect(tmp_path / "w.duckdb")
+    _, report = load(con, landing, TENANTS, AUDIT_EVENTS)
+    assert (report.read, report.loaded, report.quarantined) == (3, 1, 2)
+    assert con.execute(
+        "select line, field, reason_code from raw.quarantine where source = 'audit_events' "
+        "order by line"
+    ).fetchall() == [
+        (1, "scope_justification", "global_without_justification"),
+        (2, "scope_justification", "global_without_justification"),
+    ]
