@@ -36,10 +36,20 @@ def publish(
         from tenantproof.residency import check_residency
 
         check_residency(target, bundle.tenant_id, bundle.residency_region, roots)
-    region_root = target.parent.parent.resolve()
-    if region_root not in target.resolve().parents:
+    # The region's root is resolved on its own, not from the target: a tenant id or period
+    # that is not one plain path segment ("../us/t9") or a linked folder cannot move the
+    # bundle into another region.
+    region_root = (
+        (roots or {}).get(bundle.residency_region, exports_root / bundle.residency_region)
+    ).resolve()
+    plain = all(
+        part and part not in (".", "..") and "/" not in part and os.sep not in part
+        for part in (bundle.tenant_id, bundle.period)
+    )
+    if not plain or target.resolve() != region_root / bundle.tenant_id / bundle.period:
         raise CrossTenantAccess(
-            f"bundle of tenant {bundle.tenant_id} would leave its region's exports root"
+            f"bundle of tenant {bundle.tenant_id} would leave its region's exports root",
+            tenants=[bundle.tenant_id],
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():

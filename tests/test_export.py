@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
+import shutil
 
 import pyarrow.parquet as pq
 
+from exports import verify
 from exports.contract import check_bundle
+from exports.encryption import KEY_STORE, encrypt_parquet
 from tenantproof.config import SEEDS_DIR
 from tenantproof.policy import load_policy
 from tenantproof.reconcile import reconcile
@@ -21,6 +26,45 @@ def rows(built, tenant: str, kind: str) -> list[dict]:
         if folder.parts[-2] == tenant:
             out += read_table(folder / f"{kind}.parquet", built.home.root).to_pylist()
     return out
+
+
+def tenant_keys(built) -> dict[str, str]:
+    """The tenants' encryption keys, as the key file an auditor is handed."""
+    return verify.load_tenant_keys(built.home.keys / KEY_STORE)
+
+
+def hash_keys(built) -> dict[str, str]:
+    """The tenants' hashing keys, from the home's key store (what the build loads)."""
+    return json.loads((built.home.keys / "tenant_hash_keys.json").read_text(encoding="utf-8"))
+
+
+def landing_access(built) -> dict[str, dict[str, str]]:
+    """The access history as delivered (landing CSV files), by access_id: the source the
+    bundles are compared with, read without the platform."""
+    out = {}
+    for path in sorted((built.home.landing / "access_history").rglob("*.csv")):
+        with path.open(newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                out[row["access_id"]] = row
+    return out
+
+
+def in_export(row: dict[str, str], built) -> bool:
+    """A delivered row that reaches a bundle: it names a tenant and falls in an exported period
+    (accessed_at is delivered in UTC, ``YYYY-MM-DDTHH:MM:SSZ``)."""
+    return bool(row["tenant_id"]) and row["accessed_at"][:7] in built.periods
+
+
+def redacted(method: str, value: str, key: str) -> str | None:
+    """What macros/redaction.sql makes of a delivered value: the keyed hash is
+    sha256(<tenant hashing key> ':' <value>), hex."""
+    if not value:
+        return None
+    return {
+        "keep": value,
+        "hash": hashlib.sha256(f"{key}:{value}".encode()).hexdigest(),
+        "mask": value[:2] + "***",
+    }.get(method)
 
 
 def registry(built) -> dict[str, tuple[str, str]]:
@@ -38,20 +82,26 @@ def test_every_tenant_and_period_has_a_bundle_that_keeps_the_contract(built):
     assert len(folders) == TENANTS * len(built.periods)
     policy = load_policy(SEEDS_DIR)
     regions = registry(built)
+    keys = tenant_keys(built)
+    encrypted = 0
     for folder in folders:
         tenant = folder.parts[-2]
-        assert check_bundle(folder, built.foreign_identifiers(tenant)) == [], folder
         manifest = json.loads((folder / "manifest.json").read_text())
+        if any(f.get("encrypted") for f in manifest["files"]):
+            # without its key the check reads no row of an encrypted file
+            assert tenant in keys, folder
+            encrypted += 1
+        problems = check_bundle(folder, built.foreign_identifiers(tenant), keys=keys)
+        assert problems == [], (folder, problems)
         assert (manifest["tenant_class"], manifest["residency_region"]) == regions[tenant]
         assert folder.parts[-3] == regions[tenant][1]
         assert manifest["policy_version"] == policy.version
         assert manifest["validation"]["success"] is True
         assert manifest["redaction_profile"] == policy.profile_of(manifest["tenant_class"])
+    assert encrypted >= len(folders) // 2, "most classes encrypt: their rows are checked too"
 
 
 def test_the_contract_check_catches_a_planted_foreign_row(built, tmp_path):
-    import shutil
-
     folder = bundle_dirs(built.home)[0]
     copy = tmp_path / folder.parts[-3] / folder.parts[-2] / folder.parts[-1]
     shutil.copytree(folder, copy)
@@ -65,6 +115,27 @@ def test_the_contract_check_catches_a_planted_foreign_row(built, tmp_path):
     problems = check_bundle(copy)
     assert any("sha256 does not match" in p for p in problems)
     assert any("row(s) whose tenant_id is not" in p for p in problems)
+
+
+def test_the_contract_check_reads_the_rows_of_an_encrypted_bundle_with_the_key(built, tmp_path):
+    keys = tenant_keys(built)
+    folder = next(
+        f
+        for f in bundle_dirs(built.home)
+        if any(e.get("encrypted") for e in json.loads((f / "manifest.json").read_text())["files"])
+    )
+    tenant = folder.parts[-2]
+    copy = tmp_path / folder.parts[-3] / tenant / folder.parts[-1]
+    shutil.copytree(folder, copy)
+    path = copy / "controls.parquet"
+    table = read_table(path, built.home.root)
+    leaked = [{**table.to_pylist()[0], "tenant_id": "t2" if tenant != "t2" else "t3"}]
+    pq.write_table(table.from_pylist(table.to_pylist() + leaked, schema=table.schema), path)
+    encrypt_parquet(path, tenant, keys[tenant])  # as the export encrypts it
+    foreign = "controls.parquet: 1 row(s) whose tenant_id is not"
+    assert any(p.startswith(foreign) for p in check_bundle(copy, keys=keys))
+    # without the key only hashes and sizes are compared: the row itself goes unseen
+    assert not any(p.startswith(foreign) for p in check_bundle(copy))
 
 
 def test_free_text_naming_another_tenant_is_scrubbed(built):
@@ -109,34 +180,84 @@ def test_pii_follows_each_class_redaction_profile(built):
     assert checked == {"keep", "hash", "mask", "drop"}
 
 
+def test_access_history_pii_follows_each_class_redaction_profile(built):
+    """Each PII column of every exported access row is exactly its delivered value redacted by
+    the tenant's profile (seeds/redaction_rules.csv), the hash keyed with the tenant's key."""
+    policy = load_policy(SEEDS_DIR)
+    delivered, keys = landing_access(built), hash_keys(built)
+    checked: dict[str, set[str]] = {}
+    for tenant, (tenant_class, _) in registry(built).items():
+        methods = policy.redaction[policy.profile_of(tenant_class)]
+        access = rows(built, tenant, "access_history")
+        assert access
+        for row in access:
+            source = delivered[row["access_id"]]
+            for column in ("impersonated_user", "actor_email", "actor_ip", "actor_id"):
+                expected = redacted(methods[column], source[column], keys[tenant])
+                assert row[column] == expected, (tenant, row["access_id"], column)
+                if source[column]:
+                    checked.setdefault(column, set()).add(methods[column])
+    assert checked["impersonated_user"] == {"hash"}
+    assert checked["actor_email"] == {"hash", "drop"}
+    assert checked["actor_ip"] == {"mask", "hash", "drop"}
+    assert checked["actor_id"] == {"keep", "hash"}
+
+
+def test_one_pii_value_hashes_differently_for_each_tenant_with_its_own_key(built):
+    """A platform staff address seen by several tenants: each tenant's bundle holds
+    sha256(<that tenant's hashing key> ':' <address>), so the tenants' hashes differ and cannot
+    be joined across bundles."""
+    policy = load_policy(SEEDS_DIR)
+    delivered, keys = landing_access(built), hash_keys(built)
+    hashed = {
+        t
+        for t, (c, _) in registry(built).items()
+        if policy.redaction[policy.profile_of(c)]["actor_email"] == "hash"
+    }
+    seen: dict[str, dict[str, set[str]]] = {}  # address -> tenant -> values in its bundle
+    for tenant in sorted(hashed):
+        for row in rows(built, tenant, "access_history"):
+            email = delivered[row["access_id"]]["actor_email"]
+            seen.setdefault(email, {}).setdefault(tenant, set()).add(row["actor_email"])
+    shared = {email: by for email, by in seen.items() if len(by) >= 2}
+    assert shared, "platform staff act on several tenants"
+    for email, by_tenant in shared.items():
+        for tenant, values in by_tenant.items():
+            assert values == {hashlib.sha256(f"{keys[tenant]}:{email}".encode()).hexdigest()}
+        assert len({v for values in by_tenant.values() for v in values}) == len(by_tenant)
+    assert len(set(keys.values())) == len(keys), "every tenant has its own hashing key"
+
+
 def test_impersonation_is_logged_in_the_impersonated_tenants_bundle(built):
-    in_marts = built.query(
-        "select tenant_id, access_id, reason from marts.fct_access_history "
-        "where access_type = 'impersonation' and period = any(?)",
-        [built.periods],
-    )
-    assert len({t for t, _, _ in in_marts}) >= len(built.identifiers) // 2
+    """Compared with the access history as delivered, not with the marts the bundles come from:
+    every delivered impersonation reaches its own tenant's bundle, and only that one, with its
+    reason."""
+    delivered = [r for r in landing_access(built).values() if in_export(r, built)]
+    impersonations = [r for r in delivered if r["access_type"] == "impersonation"]
+    assert len({r["tenant_id"] for r in impersonations}) >= len(built.identifiers) // 2
+    assert all(r["reason"] for r in impersonations), "the generator gives each one a reason"
     for tenant in built.identifiers:
         access = rows(built, tenant, "access_history")
-        impersonations = {a["access_id"]: a for a in access if a["access_type"] == "impersonation"}
-        assert set(impersonations) == {a for t, a, _ in in_marts if t == tenant}, tenant
-        reasons = {a: r for t, a, r in in_marts if t == tenant}
-        for access_id, a in impersonations.items():
+        exported = {a["access_id"]: a for a in access if a["access_type"] == "impersonation"}
+        expected = {r["access_id"]: r for r in impersonations if r["tenant_id"] == tenant}
+        assert set(exported) == set(expected), tenant
+        for access_id, a in exported.items():
+            assert a["tenant_id"] == tenant
             assert a["is_admin_action"] and a["impersonated_user"]
-            assert a["reason"] == reasons[access_id]
-    with_reason = [a for _, a, reason in in_marts if reason]
-    assert with_reason, "the reason travels with the row"
-    flagged = sum(
-        a["admin_without_reason"]
+            assert a["reason"] == expected[access_id]["reason"], (tenant, access_id)
+            assert not a["admin_without_reason"]
+    flagged = {
+        a["access_id"]
         for t in built.identifiers
         for a in rows(built, t, "access_history")
-    )
-    in_marts = built.query(
-        "select count(*) from marts.fct_access_history "
-        "where admin_without_reason and period = any(?)",
-        [built.periods],
-    )[0][0]
-    assert flagged == in_marts >= 1
+        if a["admin_without_reason"]
+    }
+    unreasoned = {
+        r["access_id"]
+        for r in delivered
+        if r["access_type"] in ("admin", "impersonation") and not r["reason"].strip()
+    }
+    assert flagged == unreasoned and flagged
 
 
 def test_shared_service_evidence_reaches_exactly_the_tenants_it_applies_to(built):

@@ -48,3 +48,20 @@ def test_a_region_root_configured_inside_another_publishes_nothing(use_home, mon
         export(use_home.home, [PERIOD], ["t1", "t2"])
     assert snapshot(use_home.home) == before
     assert [p for p in use_home.home.staging.iterdir() if p.is_dir()] == []
+
+
+@pytest.mark.parametrize(
+    ("tenant", "period"), [("../us/t9", "2026-10"), ("t9", "../../us/t9/2026-10"), ("..", "x")]
+)
+def test_publish_refuses_a_tenant_or_period_that_is_not_one_plain_folder(tmp_path, tenant, period):
+    from exports.bundle import StagedBundle
+    from exports.publish import publish
+    from exports.scope import CrossTenantAccess
+
+    staged = tmp_path / "staging" / "b"
+    staged.mkdir(parents=True)
+    (staged / "manifest.json").write_text("{}")
+    bundle = StagedBundle(tenant, "standard", "eu", "standard", period, staged)
+    with pytest.raises(CrossTenantAccess, match="would leave its region's exports root"):
+        publish(bundle, tmp_path / "exports", "run")
+    assert staged.exists() and not (tmp_path / "exports" / "us").exists()

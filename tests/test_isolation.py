@@ -1,10 +1,13 @@
-"""Spec §8 on the export path: a bundle excludes every other tenant's data. Each test plants the
-leak in the staged files the run is about to publish and shows that the check fails, the run
-fails and nothing is published; the same export without the plant succeeds."""
+"""Spec §8 on the export path: a bundle excludes every other tenant's data. Each test plants a
+leak (in the staged files the run is about to publish, in the scope's macros, in a region's
+folder) and shows that the check fails, the run fails, nothing is published and no staged file
+is left; the same export without the plant succeeds."""
 
 from __future__ import annotations
 
 import hashlib
+import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,9 +15,11 @@ import pyarrow.parquet as pq
 import pytest
 
 import exports.pipeline as pipeline
+from exports import scope as scoped
 from exports.bundle import StagedBundle
 from tenantproof.cli import export
 from tenantproof.config import Home
+from tenantproof.warehouse import connect
 from tests.conftest import BuiltHome, names_another_tenant
 
 PERIOD = "2026-10"
@@ -48,16 +53,35 @@ def bundle_of(bundles: list[StagedBundle], tenant: str) -> StagedBundle:
     return next(b for b in bundles if b.tenant_id == tenant)
 
 
-def assert_refused(built: BuiltHome, tenants: list[str], period: str, failed_check: str) -> None:
+def refused(built: BuiltHome, tenants: list[str], period: str) -> str:
+    """Run the export and require it to fail, publish nothing and leave no staged file; the
+    failure's message and the failed step's errors with their causes (the command's message
+    gives only the outermost one of an unexpected exception)."""
+    import dagster as dg
+
     before = snapshot(built.home)
     with pytest.raises(SystemExit) as exc:
         export(built.home, [period], tenants)
-    message = str(exc.value)
-    assert "nothing was published" in message
-    assert failed_check in message
     assert snapshot(built.home) == before
+    said = [str(exc.value)]
+    with dg.DagsterInstance.from_config(str(built.home.dagster_home)) as instance:
+        run_id = instance.get_runs(limit=1)[0].run_id
+        for event in instance.all_logs(run_id):
+            if event.dagster_event and event.dagster_event.is_step_failure:
+                error = event.dagster_event.step_failure_data.error
+                while error is not None:
+                    said.append(error.message)
+                    error = error.cause
+    assert not (built.home.staging / run_id).exists(), "the run's staging folder is removed"
     leftovers = [p for p in built.home.staging.iterdir() if p.is_dir()]
     assert leftovers == [], "staged files of a failed run are removed"
+    return "\n".join(said)
+
+
+def assert_refused(built: BuiltHome, tenants: list[str], period: str, failed_check: str) -> None:
+    message = refused(built, tenants, period)
+    assert "nothing was published" in message
+    assert failed_check in message
 
 
 def test_rows_of_another_tenant_in_a_bundle_fail_the_run(use_home, monkeypatch):
@@ -180,3 +204,81 @@ def test_a_csv_that_differs_from_its_parquet_twin_fails_the_run(use_home, monkey
         PERIOD,
         "row_counts:expect_column_pair_values_to_be_equal(content_digest=twin_digest)",
     )
+
+
+@pytest.fixture
+def unfiltered_scope(use_home: BuiltHome, monkeypatch: pytest.MonkeyPatch):
+    """Plant the misconfiguration: ``install`` creates the scoped macros of the given relations
+    without their tenant filter (same signature, every tenant's rows). The warehouse's macros
+    are reinstalled correctly afterwards."""
+    real = scoped.install
+
+    def plant(relations: list[str]) -> None:
+        def install_unfiltered(con) -> None:
+            real(con)
+            for name in relations:
+                rel = scoped.RELATIONS[name]
+                args = "tenants, periods" if rel.periodic else "tenants"
+                con.execute(
+                    f"create or replace macro {scoped.SCOPE_SCHEMA}.{rel.name}({args}) as table "
+                    f"select * from {rel.model}"
+                )
+
+        monkeypatch.setattr(scoped, "install", install_unfiltered)
+
+    yield plant
+    con = connect(use_home.home.warehouse)
+    try:
+        real(con)
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize(
+    ("relations", "guard"),
+    [
+        # the bundle files are streamed by COPY, not read back through the scope: the
+        # partitions written are the check
+        (
+            [r.name for r in scoped.BUNDLE_RELATIONS],
+            "the scoped read returned rows outside the scope",
+        ),
+        # the registry is read through the scope, which re-checks every row it returns
+        (list(scoped.RELATIONS), "tenant(s) outside the scope in the result"),
+    ],
+    ids=["bundle-relations", "every-relation"],
+)
+def test_scoped_macros_without_the_tenant_filter_fail_the_run(
+    use_home, unfiltered_scope, relations, guard
+):
+    unfiltered_scope(relations)
+    message = refused(use_home, ["t2", "t3"], PERIOD)
+    assert guard in message
+
+
+def test_a_tenant_folder_that_leads_into_another_region_fails_the_run(use_home):
+    """A published tenant folder replaced by a link into another region's root (a mount set up
+    wrongly): publishing through it would put the bundle in the other region."""
+    regions = dict(use_home.query("select tenant_id, residency_region from raw.tenants"))
+    region = regions["t1"]
+    other = next(r for r in sorted(set(regions.values())) if r != region)
+    folder = use_home.home.exports / region / "t1"
+    moved = folder.with_name(".t1.kept")
+    elsewhere = use_home.home.exports / other / "t1"
+    assert folder.is_dir() and not elsewhere.exists()
+    folder.rename(moved)
+    try:
+        elsewhere.mkdir()
+        folder.symlink_to(elsewhere, target_is_directory=True)
+        message = refused(use_home, ["t1"], PERIOD)
+        # the residency check before publication, else publication's own guard
+        assert re.search(
+            rf"outside region {region}'s exports root|would leave its region's exports root",
+            message,
+        )
+        assert list(elsewhere.iterdir()) == [], "nothing reached the other region"
+    finally:
+        folder.unlink(missing_ok=True)
+        if elsewhere.exists():
+            shutil.rmtree(elsewhere)
+        moved.rename(folder)
