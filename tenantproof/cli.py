@@ -202,6 +202,17 @@ def summary(home: Home) -> str:
 
 def cmd_build(args: argparse.Namespace) -> int:
     home = _home(args)
+    if args.as_of:
+        from tenantproof.retention import AS_OF_ENV
+
+        formats = {10: "%Y-%m-%d", 16: "%Y-%m-%d %H:%M", 19: "%Y-%m-%d %H:%M:%S"}
+        try:  # the forms dbt's as_of accepts (macros/drift.sql), checked before any work
+            datetime.strptime(args.as_of, formats[len(args.as_of)])
+        except (KeyError, ValueError):
+            raise SystemExit(
+                f"--as-of {args.as_of!r} is not YYYY-MM-DD[ HH:MM[:SS]] (UTC)"
+            ) from None
+        os.environ[AS_OF_ENV] = args.as_of  # dbt and the purge read the same variable
     build(home)
     print(summary(home))
     return 0
@@ -345,6 +356,11 @@ def parser() -> argparse.ArgumentParser:
     data_args(g)
     g.set_defaults(func=cmd_generate)
     b = sub.add_parser("build", help="ingest new landing files and build the dbt project")
+    b.add_argument(
+        "--as-of",
+        help="freshness and drift as of this UTC time, YYYY-MM-DD[ HH:MM[:SS]] "
+        "(default TENANTPROOF_AS_OF or now)",
+    )
     b.set_defaults(func=cmd_build)
     e = sub.add_parser("export", help="stage, validate and publish tenant bundles")
     e.add_argument(

@@ -46,12 +46,13 @@ def test_checks_are_attached() -> None:
 
 
 def test_the_schedule_exports_every_tenant_in_one_run_on_the_first_and_weekly_classes_on_mondays(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch
 ) -> None:
     from orchestration.resources import TenantproofResource
-    from tenantproof.config import Home
+    from tenantproof.config import HOME_ENV, Home
 
     home = Home(tmp_path / "home").ensure()
+    monkeypatch.setenv(HOME_ENV, str(home.root))  # the variable wins over a configured home
     home.registry.parent.mkdir(parents=True, exist_ok=True)
     classes = {"t1": "standard", "t2": "regulated", "t10": "enterprise", "t11": "regulated"}
     pq.write_table(

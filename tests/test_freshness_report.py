@@ -107,7 +107,8 @@ def test_a_report_naming_another_tenant_stops_the_export(
     assert sorted(p for p in home.exports.rglob("*") if p.is_file()) == before
     assert [p for p in home.staging.iterdir() if p.is_dir()] == []
     logged = home.isolation_log.read_text()[len(log_before) :].splitlines()
-    assert [json.loads(x)["tenants"] for x in logged] == [["t1"]]
+    # the bundle's owner and the tenant its page named
+    assert [json.loads(x)["tenants"] for x in logged] == [["t1", "t10"]]
 
 
 def test_the_contract_check_catches_a_tampered_report(built: BuiltHome, tmp_path: Path) -> None:
