@@ -552,6 +552,8 @@ class _Deletion:
         self.progress["ledger_balance_before"] = self.ledger_balance()
         self.progress["bundles"] = self.bundles()
         self.progress["staged"] = [str(p.relative_to(self.home.root)) for p in self.staged()]
+        self.progress["staged_content"] = self.staged_content()
+        self.progress["delivered"] = self.delivered()
         self.progress["key_stores"] = self.key_stores()
         self.progress.setdefault("landing", {"rewritten": {}, "removed": {}})
 
@@ -583,6 +585,36 @@ class _Deletion:
                     "manifest_sha256": sha256_file(manifest),
                     "files": len(files),
                     "bytes": sum(p.stat().st_size for p in files),
+                }
+            )
+        return out
+
+    def delivered(self) -> list[dict[str, Any]]:
+        """Copies of the tenant's bundles in recipients' outboxes, each with its manifest hash."""
+        pattern = OUTBOX_GLOB.format(tenant=self.tenant) + f"/*/{MANIFEST}"
+        return [
+            {
+                "copy": str(m.parent.relative_to(self.home.root)),
+                "manifest_sha256": sha256_file(m),
+            }
+            for m in sorted(self.home.root.glob(pattern))
+        ]
+
+    def staged_content(self) -> list[dict[str, Any]]:
+        """Each staged folder of the tenant (no manifest yet): its files, bytes and one sha256
+        over their names and hashes, so the certificate says what was removed."""
+        out = []
+        for folder in self.staged():
+            files = sorted(p for p in folder.rglob("*") if p.is_file())
+            digest = hashlib.sha256()
+            for f in files:
+                digest.update(f"{f.relative_to(folder)}\0{sha256_file(f)}\n".encode())
+            out.append(
+                {
+                    "path": str(folder.relative_to(self.home.root)),
+                    "files": len(files),
+                    "bytes": sum(f.stat().st_size for f in files),
+                    "content_sha256": digest.hexdigest(),
                 }
             )
         return out
@@ -1026,6 +1058,8 @@ def _certificate(
         },
         "bundles_removed": progress["bundles"],
         "staged_removed": progress["staged"],
+        "staged_content_removed": progress.get("staged_content", []),
+        "delivered_copies_removed": progress.get("delivered", []),
         "keys_removed": [{"store": s, "entries_removed": 1} for s in progress["key_stores"]],
         "dagster_partitions": progress.get("partitions", {}),
         "verification": [c.as_dict() for c in checks],

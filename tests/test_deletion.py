@@ -191,6 +191,7 @@ def test_deleting_a_tenant_removes_it_everywhere_and_proves_it(home, built):
     # bundles of a run still in staging (a run killed before publishing)
     staged = home.staging / "run-x" / region_folder.parent.name
     (staged / DELETED / "2026-10").mkdir(parents=True)
+    (staged / DELETED / "2026-10" / "audit_events.parquet").write_bytes(b"staged rows")
     (staged / "t2" / "2026-10").mkdir(parents=True)
     (home.staging / "run-x" / "_parts" / "evidence" / f"tenant_id={DELETED}").mkdir(parents=True)
     found = home_remnants(home, DELETED, name)
@@ -246,6 +247,10 @@ def test_deleting_a_tenant_removes_it_everywhere_and_proves_it(home, built):
     rewritten = {f["path"]: f for f in doc["landing"]["files_rewritten"]}
     assert rewritten["audit_events/tenants/t2/delivery-0001.jsonl"]["records_removed"] == 1
     assert all(c["passed"] and c["result"] == c["expected"] for c in doc["verification"])
+    staged_content = {c["path"]: c for c in doc["staged_content_removed"]}
+    bundle_dir = staged_content[f"staging/run-x/{region_folder.parent.name}/{DELETED}"]
+    assert (bundle_dir["files"], bundle_dir["bytes"]) == (1, len(b"staged rows"))
+    assert len(bundle_dir["content_sha256"]) == 64
     assert sorted(doc["staged_removed"]) == [
         f"staging/run-x/_parts/evidence/tenant_id={DELETED}",
         f"staging/run-x/{region_folder.parent.name}/{DELETED}",

@@ -715,11 +715,17 @@ def test_deleting_a_tenant_removes_its_delivered_copies_and_leaves_others_readab
     assert classes[gone] == classes[kept] == "regulated"
     deliver_bundles(home, policy, tenants=[gone, kept], periods=["2026-10"])
     outbox = home.root / "outbox" / "tenant-auditor"
-    assert (outbox / "eu" / gone / "2026-10" / "manifest.json").exists()
+    delivered = outbox / "eu" / gone / "2026-10" / "manifest.json"
+    assert delivered.exists()
+    delivered_sha = verify.sha256_file(delivered)
     kept_copy = next(outbox.glob(f"*/{kept}/2026-10"))
     before = (kept_copy / "audit_events.parquet").read_bytes()
     result = delete_tenant(home, gone, "contract ended", requested_by="test")
     assert result.certificate.exists()
+    doc = json.loads(result.certificate.read_text())
+    assert doc["delivered_copies_removed"] == [
+        {"copy": f"outbox/tenant-auditor/eu/{gone}/2026-10", "manifest_sha256": delivered_sha}
+    ]
     assert not list(outbox.glob(f"*/{gone}")), "the delivered copy went with the tenant"
     assert (kept_copy / "audit_events.parquet").read_bytes() == before
     assert verify.verify_bundle(kept_copy).ok
