@@ -36,6 +36,8 @@ from tenantproof.config import Home
 from tenantproof.periods import PERIOD_RE
 
 SIGNING_KEY_FILE = "export_signing_key.pem"
+# Where the platform's export key lives when not in <home>/keys/ (a mounted secret, say).
+SIGNING_KEY_ENV = "TENANTPROOF_SIGNING_KEY"
 
 
 class ExportSigner(Protocol):
@@ -55,7 +57,10 @@ class LocalSigningKey:
 
     @classmethod
     def for_home(cls, home: Home) -> LocalSigningKey:
-        return cls(home.keys / SIGNING_KEY_FILE)
+        """``TENANTPROOF_SIGNING_KEY`` when set, else ``<home>/keys/export_signing_key.pem``.
+        A signer that keeps its key elsewhere (an HSM, a KMS) implements ``ExportSigner``."""
+        configured = os.environ.get(SIGNING_KEY_ENV, "").strip()
+        return cls(Path(configured).expanduser() if configured else home.keys / SIGNING_KEY_FILE)
 
     def _private(self) -> Ed25519PrivateKey:
         if self._key is None:

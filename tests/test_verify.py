@@ -587,3 +587,20 @@ def test_a_signed_purge_record_missing_what_it_must_state_fails(
     expected = doctor(doc, path.name)
     re_sign(path, doc, built)
     assert verify.verify_certificate(path, public_key).problems == [expected]
+
+
+def test_the_signing_key_can_live_outside_the_home(tmp_path, monkeypatch) -> None:
+    from exports.signing import SIGNING_KEY_ENV
+    from tenantproof.config import Home
+
+    home = Home(tmp_path / "home")
+    secret = tmp_path / "secrets" / "export.pem"
+    monkeypatch.setenv(SIGNING_KEY_ENV, str(secret))
+    signer = LocalSigningKey.for_home(home)
+    assert signer.path == secret
+    document = tmp_path / "doc.json"
+    document.write_text('{"a": 1}')
+    sign_file(document, signer)
+    assert secret.exists() and not (home.keys).exists(), "nothing written into the home"
+    monkeypatch.delenv(SIGNING_KEY_ENV)
+    assert LocalSigningKey.for_home(home).path == home.keys / "export_signing_key.pem"
