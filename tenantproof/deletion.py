@@ -534,6 +534,13 @@ class _Deletion:
         if "plan" not in self.progress["steps"]:
             self.plan()
             self.done("plan")
+        # A rerun sweeps the warehouse and landing again: since the first attempt tombstoned
+        # the tenant, a build may have quarantined new rows of it (tenant_deleted) from files
+        # delivered since. Both steps remove only what is still there.
+        for step in ("warehouse", "landing"):
+            if step in self.progress["steps"]:
+                self.log(f"deleting tenant {self.tenant}: {step} again (rerun)")
+                getattr(self, f"step_{step}")()
         for step in STEPS:
             if step not in self.progress["steps"]:
                 self.log(f"deleting tenant {self.tenant}: {step}")

@@ -516,3 +516,42 @@ def test_a_deletion_certificate_that_claims_a_remaining_row_fails(tmp_path):
     assert verify.verify_certificate(good, key).problems == [
         "certificate.sig is missing: certificate.json is not signed"
     ]
+
+
+def test_a_rerun_also_removes_rows_a_build_quarantined_after_the_first_attempt(
+    home, built, monkeypatch
+):
+    tenant = "t10"
+    real = deletion._remove_tree
+
+    def dies(*args, **kwargs):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(deletion, "_remove_tree", dies)  # after warehouse and landing
+    with pytest.raises(RuntimeError, match="killed"):
+        delete_tenant(home, tenant, "contract ended", requested_by="first")
+    monkeypatch.setattr(deletion, "_remove_tree", real)
+    # a delivery for the tenant lands meanwhile; the tombstone quarantines it at ingest
+    late = home.landing / "audit_events" / "late.jsonl"
+    late.write_text(
+        json.dumps(
+            {"event_id": "late-1", "occurred_at": "2026-11-20T10:00:00Z", "tenant_id": tenant}
+        )
+        + "\n"
+    )
+    con = connect(home.warehouse)
+    try:
+        assert ingest_source(con, home.landing, AUDIT_EVENTS, load_policy()).quarantined == 1
+    finally:
+        con.close()
+    query = "select count(*) from raw.quarantine where tenant_hint = ?"
+    assert count(home, query, [tenant]) == 1
+    result = delete_tenant(home, tenant, "contract ended", requested_by="second")
+    assert verify.verify_certificate(result.certificate, public_key(home)).ok
+    assert count(home, query, [tenant]) == 0
+    assert not late.exists() or tenant not in late.read_text()
+    con = connect(home.warehouse, read_only=True)
+    try:
+        assert all(r.balanced for r in reconcile(con))
+    finally:
+        con.close()
