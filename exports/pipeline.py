@@ -33,12 +33,12 @@ from exports.encryption import (
 from exports.freshness_report import write_freshness_reports
 from exports.isolation_log import record_validation_failure, watch_tenant_scope
 from exports.manifest import MANIFEST, write_bundle_documents
-from exports.publish import bundle_target, publish
+from exports.publish import bundle_target, checked_target, publish
 from exports.signing import ExportSigner, LocalSigningKey, chain_links, publish_public_key
 from exports.validation import ValidationResult, unreadable_staged_files, validate_staged
 from tenantproof.config import Home
 from tenantproof.policy import Policy
-from tenantproof.residency import check_residency, region_roots
+from tenantproof.residency import region_roots
 
 Log = Callable[[str], None]
 
@@ -105,112 +105,90 @@ def export_bundles(
     (``exports.encryption``); default the local key store under ``<home>/keys/``."""
     staging_root = home.staging / run_id
     try:
-        return _export_bundles(
-            con, home, tenants, periods, policy, run_id, log, signer, keys, staging_root
+        keys = keys or LocalEncryptionKeys(home.keys / KEY_STORE)
+        timer = PhaseTimer()
+        scoped.install(con)
+        scope = scoped.TenantScope(con, tenants, periods)
+        with watch_tenant_scope(home, run_id, scope.tenants):
+            with timer.phase("stage"):
+                staged = stage_bundles(scope, staging_root)
+            with timer.phase("freshness_reports"):
+                write_freshness_reports(scope, staged)
+        log(
+            f"staged {len(staged)} bundle(s) for {len(scope.tenants)} tenant(s) x "
+            f"{len(scope.periods)} period(s)"
         )
+        with timer.phase("validate"):
+            try:
+                result = validate_staged(scope, staged, policy)
+            except duckdb.Error as exc:  # a staged file the suites cannot read fails them
+                result = unreadable_staged_files(exc)
+        if not result.success:
+            record_validation_failure(home, run_id, scope.tenants, result)
+            shutil.rmtree(staging_root, ignore_errors=True)
+            report = home.staging / f"{run_id}.failed.json"
+            report.write_text(
+                json.dumps(
+                    {
+                        "run_id": run_id,
+                        **result.summary(),
+                        "failed": [o.__dict__ for o in result.failures()],
+                    },
+                    indent=2,
+                ),
+                encoding="utf-8",
+            )
+            raise ValidationFailed(result, report)
+        log(f"validation passed: {len(result.outcomes)} expectation result(s)")
+        published = []
+        roots = region_roots(home.exports, policy)
+        for bundle in staged:  # before anything is signed or moved: residency, and the place
+            checked_target(bundle, home.exports, roots)
+        signer = signer or LocalSigningKey.for_home(home)
+        publish_public_key(home.exports, signer)
+        # the validated rows of every file, taken before encryption (which may leave CSVs out)
+        rows_by_bundle = {
+            bundle.key: {
+                name: result.file_rows[str(path)]
+                for name, path in bundle.files.items()
+                if str(path) in result.file_rows  # data files; the freshness report has no rows
+            }
+            for bundle in staged
+        }
+        with timer.phase("encrypt"):
+            sealed_by_bundle = _encrypt_all(staged, policy, keys, staging_root)
+        run_manifests: dict[str, dict[str, Path]] = {}  # tenant -> period -> manifest of this run
+        for bundle in sorted(staged, key=lambda b: (b.tenant_id, b.period)):
+            file_rows = rows_by_bundle[bundle.key]
+            mine = run_manifests.setdefault(bundle.tenant_id, {})
+            sealed = sealed_by_bundle[bundle.key]
+            with timer.phase("manifest_and_signing"):
+                write_bundle_documents(
+                    bundle,
+                    result,
+                    file_rows,
+                    run_id=run_id,
+                    policy_version=policy.version,
+                    chain=chain_links(
+                        bundle_target(home.exports, bundle, roots).parent, bundle.period, mine
+                    ),
+                    signer=signer,
+                )
+                if sealed:
+                    seal_manifest(bundle.path / MANIFEST, sealed, signer)
+            mine[bundle.period] = bundle.path / MANIFEST
+        with timer.phase("publish"):
+            for bundle in staged:
+                published.append(publish(bundle, home.exports, run_id, roots))
+            shutil.rmtree(staging_root, ignore_errors=True)
+        log(
+            f"published {len(published)} bundle(s) under {home.exports}; seconds per phase: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in timer.rounded().items())
+        )
+        return ExportReport(run_id, published, staged, result, timer.rounded())
     except BaseException:  # a failed or killed run leaves no staged file behind
         shutil.rmtree(staging_root, ignore_errors=True)
         raise
-
-
-def _export_bundles(
-    con: duckdb.DuckDBPyConnection,
-    home: Home,
-    tenants: Sequence[str],
-    periods: Sequence[str],
-    policy: Policy,
-    run_id: str,
-    log: Log,
-    signer: ExportSigner | None,
-    keys: KeyProvider | None,
-    staging_root: Path,
-) -> ExportReport:
-    keys = keys or LocalEncryptionKeys(home.keys / KEY_STORE)
-    timer = PhaseTimer()
-    scoped.install(con)
-    scope = scoped.TenantScope(con, tenants, periods)
-    with watch_tenant_scope(home, run_id, scope.tenants):
-        with timer.phase("stage"):
-            staged = stage_bundles(scope, staging_root)
-        with timer.phase("freshness_reports"):
-            write_freshness_reports(scope, staged)
-    log(
-        f"staged {len(staged)} bundle(s) for {len(scope.tenants)} tenant(s) x "
-        f"{len(scope.periods)} period(s)"
-    )
-    with timer.phase("validate"):
-        try:
-            result = validate_staged(scope, staged, policy)
-        except duckdb.Error as exc:  # a staged file the suites cannot read fails them
-            result = unreadable_staged_files(exc)
-    if not result.success:
-        record_validation_failure(home, run_id, scope.tenants, result)
-        shutil.rmtree(staging_root, ignore_errors=True)
-        report = home.staging / f"{run_id}.failed.json"
-        report.write_text(
-            json.dumps(
-                {
-                    "run_id": run_id,
-                    **result.summary(),
-                    "failed": [o.__dict__ for o in result.failures()],
-                },
-                indent=2,
-            ),
-            encoding="utf-8",
-        )
-        raise ValidationFailed(result, report)
-    log(f"validation passed: {len(result.outcomes)} expectation result(s)")
-    published = []
-    roots = region_roots(home.exports, policy)
-    for bundle in staged:  # before anything is signed or moved (residency)
-        check_residency(
-            bundle_target(home.exports, bundle, roots),
-            bundle.tenant_id,
-            bundle.residency_region,
-            roots,
-        )
-    signer = signer or LocalSigningKey.for_home(home)
-    publish_public_key(home.exports, signer)
-    # the validated rows of every file, taken before encryption (which may leave CSVs out)
-    rows_by_bundle = {
-        bundle.key: {
-            name: result.file_rows[str(path)]
-            for name, path in bundle.files.items()
-            if str(path) in result.file_rows  # data files; the freshness report has no rows
-        }
-        for bundle in staged
-    }
-    with timer.phase("encrypt"):
-        sealed_by_bundle = _encrypt_all(staged, policy, keys, staging_root)
-    run_manifests: dict[str, dict[str, Path]] = {}  # tenant -> period -> manifest of this run
-    for bundle in sorted(staged, key=lambda b: (b.tenant_id, b.period)):
-        file_rows = rows_by_bundle[bundle.key]
-        mine = run_manifests.setdefault(bundle.tenant_id, {})
-        sealed = sealed_by_bundle[bundle.key]
-        with timer.phase("manifest_and_signing"):
-            write_bundle_documents(
-                bundle,
-                result,
-                file_rows,
-                run_id=run_id,
-                policy_version=policy.version,
-                chain=chain_links(
-                    bundle_target(home.exports, bundle, roots).parent, bundle.period, mine
-                ),
-                signer=signer,
-            )
-            if sealed:
-                seal_manifest(bundle.path / MANIFEST, sealed, signer)
-        mine[bundle.period] = bundle.path / MANIFEST
-    with timer.phase("publish"):
-        for bundle in staged:
-            published.append(publish(bundle, home.exports, run_id, roots))
-        shutil.rmtree(staging_root, ignore_errors=True)
-    log(
-        f"published {len(published)} bundle(s) under {home.exports}; seconds per phase: "
-        + ", ".join(f"{k} {v:.1f}" for k, v in timer.rounded().items())
-    )
-    return ExportReport(run_id, published, staged, result, timer.rounded())
 
 
 def _encrypt_all(

@@ -3,7 +3,9 @@ temporary home, built once per session and read by the tests that check its resu
 
 from __future__ import annotations
 
+import csv
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -11,13 +13,22 @@ from pathlib import Path
 
 import pytest
 
-from tenantproof.config import HOME_ENV, Home
+from tenantproof import artefacts, release_gate
+from tenantproof.config import HOME_ENV, SEEDS_DIR, Home
 from tenantproof.warehouse import connect
 
 AS_OF = date(2026, 11, 15)
 AS_OF_ENV = "TENANTPROOF_AS_OF"  # read by the dbt macro as_of()
 LAST_PERIOD = "2026-10"
 TENANTS = 12
+FAMILIES = (  # control families of seeds/controls.csv
+    "access_control",
+    "audit_logging",
+    "data_retention",
+    "encryption",
+    "incident_response",
+    "tenant_isolation",
+)
 
 
 @dataclass
@@ -75,3 +86,47 @@ def use_home(built: BuiltHome, monkeypatch: pytest.MonkeyPatch) -> BuiltHome:
 
 def bundle_dirs(home: Home) -> list[Path]:
     return sorted(p.parent for p in home.exports.glob("*/*/*/manifest.json"))
+
+
+# -- a copy of the built home per test, and the policy files' helpers --
+
+
+@pytest.fixture
+def home(built: BuiltHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
+    root = tmp_path / "home"
+    shutil.copytree(built.home.root, root)
+    monkeypatch.setenv(HOME_ENV, str(root))
+    return Home(root)
+
+
+def seeds_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "seeds"
+    shutil.copytree(SEEDS_DIR, target)
+    return target
+
+
+def edit_csv(path: Path, match: dict[str, str], changes: dict[str, str]) -> None:
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        fields, rows = list(reader.fieldnames or []), list(reader)
+    for row in rows:
+        if all(row[k] == v for k, v in match.items()):
+            row.update(changes)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    folder = tmp_path / "compliance"
+    shutil.copytree(artefacts.COMPLIANCE_DIR, folder)
+    return folder
+
+
+def gate(docs: Path, **kwargs) -> release_gate.GateResult:
+    kwargs.setdefault("export_probe", lambda policy: dict.fromkeys(policy.classes))
+    kwargs.setdefault("test_runner", lambda paths: (True, "2 passed"))
+    kwargs.setdefault("today", date.today())
+    return release_gate.release_gate(folder=docs, **kwargs)

@@ -9,60 +9,19 @@ from __future__ import annotations
 import csv
 import re
 import shutil
-from datetime import date
 from functools import partial
 from pathlib import Path
 
 import pytest
 
 from tenantproof import artefacts, release_gate
-from tenantproof.config import PROJECT_DIR, SEEDS_DIR
+from tenantproof.config import PROJECT_DIR
 from tenantproof.generate import generate, tenant_regions
 from tenantproof.policy import PolicyError, load_policy
+from tests.conftest import FAMILIES, edit_csv, gate, seeds_copy
 
 CLASSES = "tenant_class_policies.csv"
-FAMILIES = (
-    "access_control",
-    "audit_logging",
-    "data_retention",
-    "encryption",
-    "incident_response",
-    "tenant_isolation",
-)
 HAND_WRITTEN = (artefacts.TIC, artefacts.TAES, artefacts.THREAT)
-
-
-@pytest.fixture
-def docs(tmp_path: Path) -> Path:
-    folder = tmp_path / "compliance"
-    shutil.copytree(artefacts.COMPLIANCE_DIR, folder)
-    return folder
-
-
-def gate(docs: Path, **kwargs) -> release_gate.GateResult:
-    kwargs.setdefault("export_probe", lambda policy: dict.fromkeys(policy.classes))
-    kwargs.setdefault("test_runner", lambda paths: (True, "2 passed"))
-    kwargs.setdefault("today", date.today())
-    return release_gate.release_gate(folder=docs, **kwargs)
-
-
-def seeds_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "seeds"
-    shutil.copytree(SEEDS_DIR, target)
-    return target
-
-
-def edit_csv(path: Path, match: dict[str, str], changes: dict[str, str]) -> None:
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        fields, rows = list(reader.fieldnames or []), list(reader)
-    for row in rows:
-        if all(row[k] == v for k, v in match.items()):
-            row.update(changes)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def drop_column(path: Path, column: str) -> None:
