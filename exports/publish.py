@@ -25,20 +25,18 @@ def bundle_target(
     return region_root / bundle.tenant_id / bundle.period
 
 
-def publish(
-    bundle: StagedBundle,
-    exports_root: Path,
-    run_id: str,
-    roots: Mapping[str, Path] | None = None,
+def checked_target(
+    bundle: StagedBundle, exports_root: Path, roots: Mapping[str, Path] | None = None
 ) -> Path:
+    """The bundle's target, refused unless it lies exactly at ``<its region root>/<tenant>/
+    <period>`` and (given ``roots``) no other region's root holds it. The region's root is
+    resolved on its own, not from the target: a tenant id or period that is not one plain path
+    segment ("../us/t9") or a linked folder cannot move the bundle into another region."""
     target = bundle_target(exports_root, bundle, roots)
     if roots is not None:
         from tenantproof.residency import check_residency
 
         check_residency(target, bundle.tenant_id, bundle.residency_region, roots)
-    # The region's root is resolved on its own, not from the target: a tenant id or period
-    # that is not one plain path segment ("../us/t9") or a linked folder cannot move the
-    # bundle into another region.
     region_root = (
         (roots or {}).get(bundle.residency_region, exports_root / bundle.residency_region)
     ).resolve()
@@ -51,6 +49,16 @@ def publish(
             f"bundle of tenant {bundle.tenant_id} would leave its region's exports root",
             tenants=[bundle.tenant_id],
         )
+    return target
+
+
+def publish(
+    bundle: StagedBundle,
+    exports_root: Path,
+    run_id: str,
+    roots: Mapping[str, Path] | None = None,
+) -> Path:
+    target = checked_target(bundle, exports_root, roots)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         retired = target.with_name(f".{target.name}.replaced-{run_id}")

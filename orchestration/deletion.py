@@ -12,9 +12,10 @@ from orchestration.schedules import tenant_audit_bundles_job
 from tenantproof.deletion import DeletionIncomplete, UnknownTenant, delete_tenant
 
 
-def _tenant_alone(tags: dict[str, str], tenant_id: str) -> bool | None:
+def _tenant_alone(tags: dict[str, str], tenant_id: str, order: list[str]) -> bool | None:
     """Whether a bundle run's partitions are this tenant's alone (True), include it among
-    others (False) or do not include it (None)."""
+    others (False) or do not include it (None); ``order`` is the tenant partitions' order,
+    in which a run's range of tenants is read."""
     single = tags.get("dagster/partition")
     if single is not None:
         return True if single.split("|")[-1] == tenant_id else None
@@ -22,16 +23,22 @@ def _tenant_alone(tags: dict[str, str], tenant_id: str) -> bool | None:
     end = tags.get("dagster/asset_partition_range_end", "").split("|")[-1]
     if start == end == tenant_id:
         return True
-    return False if tenant_id in (start, end) else None
+    if tenant_id in (start, end):
+        return False
+    if start in order and end in order and tenant_id in order:
+        inside = order.index(start) <= order.index(tenant_id) <= order.index(end)
+        return False if inside else None
+    return None
 
 
 def forget_tenant_partitions(instance: dg.DagsterInstance, tenant_id: str) -> dict[str, Any]:
     """Delete the bundle runs that were this tenant's alone (with their event logs), wipe its
     bundle partitions' history where the storage can, then remove its tenant partition.
 
-    Runs over a range of several tenants stay: they are the others' history too. Their events
-    keep the tenant's partition keys (tenant id and period) with counts, never rows; Dagster's
-    SQL event log cannot wipe single partitions, so the certificate states how many remain."""
+    Runs over a range of several tenants stay: they are the others' history too (counted in
+    ``runs_kept_including_tenant``). Their events keep the tenant's partition keys (tenant id and
+    period) with counts, never rows; Dagster's SQL event log cannot wipe single partitions, so
+    the certificate states how many remain."""
 
     def history() -> list[str]:
         return sorted(
@@ -41,8 +48,9 @@ def forget_tenant_partitions(instance: dg.DagsterInstance, tenant_id: str) -> di
         )
 
     deleted = kept = 0
+    order = list(instance.get_dynamic_partitions(TENANT_PARTITIONS.name))
     for run in instance.get_runs(filters=dg.RunsFilter(job_name=tenant_audit_bundles_job.name)):
-        alone = _tenant_alone(run.tags, tenant_id)
+        alone = _tenant_alone(run.tags, tenant_id, order)
         if alone:
             instance.delete_run(run.run_id)
             deleted += 1
@@ -64,7 +72,7 @@ def forget_tenant_partitions(instance: dg.DagsterInstance, tenant_id: str) -> di
         "partitions_def": TENANT_PARTITIONS.name,
         "removed": present,
         "runs_deleted": deleted,
-        "runs_kept_naming_tenant": kept,
+        "runs_kept_including_tenant": kept,
         "bundle_partitions_with_history_kept": kept_history,
         "history_note": (
             "bundle runs of several tenants keep this tenant's partition keys and counts "

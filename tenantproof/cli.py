@@ -97,20 +97,20 @@ def export(home: Home, periods: Sequence[str], tenants: Sequence[str] | None) ->
 def period_blocks(periods: Sequence[str]) -> list[tuple[str, str]]:
     """The asked periods as runs of consecutive months (so 2026-08 and 2026-10 never export
     2026-09); a period that is not a month the bundles partition (YYYY-MM, from the first
-    partition to this month) stops the export, named."""
+    partition to the last complete month) stops the export, named."""
     from orchestration.partitions import PERIOD_PARTITIONS
-    from tenantproof.periods import parse_period, periods_between
+    from tenantproof.periods import last_complete_period, parse_period, periods_between
 
-    this_month = datetime.now(UTC).strftime("%Y-%m")
+    last_month = last_complete_period(datetime.now(UTC).date())  # the partitions' last
     first = PERIOD_PARTITIONS.start.strftime("%Y-%m")
     for period in periods:
         try:
             parse_period(period)
         except ValueError as exc:
             raise SystemExit(f"--period: {exc}") from None
-        if not first <= period <= this_month:
+        if not first <= period <= last_month:
             raise SystemExit(
-                f"--period: {period} is outside the bundle periods {first}..{this_month}"
+                f"--period: {period} is outside the bundle periods {first}..{last_month}"
             )
     chosen = sorted(set(periods))
     if not chosen:

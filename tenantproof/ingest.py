@@ -382,8 +382,8 @@ def _parse_csv(con: duckdb.DuckDBPyConnection, source: Source, path: Path, seq: 
         last = reader.line_num
         for row in reader:
             first, last = last + 1, reader.line_num
-            if not row or all(not cell.strip() for cell in row):
-                continue
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # a blank line; a line of delimiters is a record (of empty fields)
             read += 1
             error = header_error
             bad = [n for n in range(first, last + 1) if n in not_utf8] if not_utf8 else []

@@ -298,17 +298,25 @@ def _build_and_export(home: Home, resources: dict[str, object], period: str) -> 
 def scratch_export(policy: Policy) -> dict[str, str | None]:
     """Generate a small home with a tenant of each class from the policy's own seeds, build it
     with those seeds, export its last complete month and verify each bundle offline; class ->
-    None when one of its bundles verified. Configured region roots are set aside, so nothing
-    is written outside the scratch folder."""
+    None when one of its bundles verified. Configured region roots, a configured signing key
+    and an as-of time are set aside, so nothing is written outside the scratch folder and the
+    production key never signs a scratch bundle."""
+    from exports.signing import SIGNING_KEY_ENV
     from exports.verify import verify_bundle
     from tenantproof.delivery import published_bundles, registry_classes
     from tenantproof.generate import generate
     from tenantproof.periods import last_complete_period
+    from tenantproof.retention import AS_OF_ENV
 
     problems: dict[str, str | None] = {
         c: "no tenant of this class was generated" for c in policy.classes
     }
-    names = [HOME_ENV, *(r.get("export_root_env") or "" for r in policy.regions.values())]
+    names = [
+        HOME_ENV,
+        SIGNING_KEY_ENV,
+        AS_OF_ENV,
+        *(r.get("export_root_env") or "" for r in policy.regions.values()),
+    ]
     saved = {name: os.environ.get(name) for name in names if name}
     with tempfile.TemporaryDirectory(prefix="tenantproof-gate-") as tmp:
         home = Home(Path(tmp) / "home").ensure()

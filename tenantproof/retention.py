@@ -225,11 +225,17 @@ def _write_pending(path: Path, document: dict) -> None:
     os.replace(part, path)
 
 
-def _committed(con: duckdb.DuckDBPyConnection, purge_id: str) -> bool:
-    con.execute(f"create table if not exists {PURGES} (purge_id varchar, committed_at timestamp)")
-    return bool(
-        con.execute(f"select count(*) from {PURGES} where purge_id = ?", [purge_id]).fetchone()[0]
+def _committed(con: duckdb.DuckDBPyConnection, purge_id: str) -> dict[str, dict[str, int]] | None:
+    """The counts after the purge, per tenant and table, stored with its id in the purge's
+    transaction; None if the purge never committed."""
+    con.execute(
+        f"create table if not exists {PURGES} "
+        "(purge_id varchar, committed_at timestamp, counts_after varchar)"
     )
+    row = con.execute(
+        f"select counts_after from {PURGES} where purge_id = ?", [purge_id]
+    ).fetchone()
+    return None if row is None else json.loads(row[0])
 
 
 def _write_records(
@@ -242,7 +248,7 @@ def _write_records(
     """A signed record per tenant of a committed purge (skipping those already written), then
     the pending file goes."""
     tables = [PurgeTable(*t) for t in pending["tables"]]
-    after = _counts(con, tables, sorted(pending["tenants"]))
+    after = _committed(con, pending["purge_id"]) or {}  # as the purge left them, not as now
     written: dict[str, Path] = {}
     for tenant_id, entry in sorted(pending["tenants"].items()):
         if entry.get("record"):
@@ -294,7 +300,7 @@ def finish_pending_purge(
     if not path.exists():
         return {}
     pending = json.loads(path.read_text(encoding="utf-8"))
-    if not _committed(con, pending["purge_id"]):
+    if _committed(con, pending["purge_id"]) is None:
         path.unlink()
         return {}
     return _write_records(con, home, pending, path, signer)
@@ -311,7 +317,7 @@ def purge_expired(
 ) -> list[TenantPurge]:
     """Delete every row older than its tenant's window, in one transaction; a signed record per
     tenant that lost rows. Returns one entry per registered tenant (removed may be 0)."""
-    finish_pending_purge(con, home, signer)
+    recovered = finish_pending_purge(con, home, signer)
     cutoffs = _cutoffs(con, policy, as_of)
     _load_cutoffs(con, cutoffs)
     tables = _tables(con)
@@ -325,6 +331,7 @@ def purge_expired(
     if not expiring:
         for tenant_id, purge in purges.items():
             purge.tables = {t: (n, n) for t, n in before[tenant_id].items()}
+            purge.record = recovered.get(tenant_id)
         return [purges[t] for t in sorted(purges)]
     path = home.deletions / PENDING
     pending = {
@@ -354,7 +361,11 @@ def purge_expired(
                 f"where t.{table.tenant_column} = c.tenant_id "
                 f"and t.{table.time_column} < c.cutoff"
             )
-        con.execute(f"insert into {PURGES} values (?, now())", [pending["purge_id"]])
+        counts_after = _counts(con, tables, sorted(pending["tenants"]))
+        con.execute(
+            f"insert into {PURGES} values (?, now(), ?)",
+            [pending["purge_id"], json.dumps(counts_after)],
+        )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -366,5 +377,5 @@ def purge_expired(
         purge.tables = {
             t.name: (before[tenant_id][t.name], after[tenant_id][t.name]) for t in tables
         }
-        purge.record = records.get(tenant_id)
+        purge.record = records.get(tenant_id) or recovered.get(tenant_id)
     return [purges[t] for t in sorted(purges)]

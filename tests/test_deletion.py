@@ -10,7 +10,6 @@ import csv
 import hashlib
 import json
 import re
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from exports import verify
 from orchestration.definitions import defs
 from tenantproof import cli
 from tenantproof.certificates import Check, write_certificate, write_purge_record
-from tenantproof.config import HOME_ENV, Home
+from tenantproof.config import Home
 from tenantproof.deletion import Identifiers, UnknownTenant, delete_tenant
 from tenantproof.ingest import ingest_source
 from tenantproof.policy import load_policy
@@ -33,19 +32,11 @@ from tenantproof.reconcile import reconcile
 from tenantproof.sources import AUDIT_EVENTS, TENANTS
 from tenantproof.warehouse import connect
 from tests.bundles import read_table, read_text
-from tests.conftest import BuiltHome, bundle_dirs
+from tests.conftest import bundle_dirs
 
 # t3 has its own delivery folder, a row inside t2's delivery (a refused cross-tenant write) and
 # its name in another tenant's event; t10 is named by id in t1's events.
 DELETED = "t3"
-
-
-@pytest.fixture
-def home(built: BuiltHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
-    root = tmp_path / "home"
-    shutil.copytree(built.home.root, root)
-    monkeypatch.setenv(HOME_ENV, str(root))
-    return Home(root)
 
 
 def public_key(home: Home) -> bytes:
@@ -237,6 +228,8 @@ def test_deleting_a_tenant_removes_it_everywhere_and_proves_it(home, built):
     ]
     assert doc["dagster_partitions"]["removed"] is True
     assert doc["dagster_partitions"]["runs_deleted"] == len(alone)
+    # the build's export of every tenant in one run includes it: kept, and counted
+    assert doc["dagster_partitions"]["runs_kept_including_tenant"] >= 1
     with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
         assert all(instance.get_run_by_id(r) is None for r in alone)
         assert instance.get_runs(dg.RunsFilter(job_name="tenant_audit_bundles_job"))

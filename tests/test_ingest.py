@@ -471,3 +471,20 @@ def test_a_blank_scope_justification_is_no_justification(landing: Path, tmp_path
         (1, "scope_justification", "global_without_justification"),
         (2, "scope_justification", "global_without_justification"),
     ]
+
+
+def test_a_csv_line_of_delimiters_is_a_record_not_a_blank_line(landing: Path, tmp_path: Path):
+    header = ",".join(ACCESS_HISTORY.columns)
+    empty = "," * (len(ACCESS_HISTORY.columns) - 1)
+    (landing / "access_history").mkdir()
+    # an undecodable line sends the file down the line-by-line reader
+    (landing / "access_history" / "a.csv").write_bytes(
+        f"{header}\nx1,{ACCESS_ROW}\n{empty}\n\n".encode() + b"bad \xe9 line\n"
+    )
+    con = connect(tmp_path / "w.duckdb")
+    _, report = load(con, landing, TENANTS, ACCESS_HISTORY)
+    assert (report.read, report.loaded, report.quarantined) == (3, 1, 2)
+    lines = con.execute(
+        "select line from raw.quarantine where source = 'access_history' order by line"
+    ).fetchall()
+    assert lines == [(3,), (5,)]

@@ -19,7 +19,7 @@ from exports import verify
 from orchestration.cadences import cadence_run_requests, tenant_classes
 from orchestration.definitions import defs
 from tenantproof import artefacts, release_gate
-from tenantproof.config import HOME_ENV, SEEDS_DIR, Home
+from tenantproof.config import HOME_ENV, Home
 from tenantproof.delivery import DeliveryRefused, deliver_bundles, registry_classes
 from tenantproof.ingest import ingest_source
 from tenantproof.policy import PolicyError, load_policy
@@ -29,35 +29,7 @@ from tenantproof.retention import purge_expired, retention_violations
 from tenantproof.sources import ACCESS_HISTORY
 from tenantproof.warehouse import connect
 from tests.bundles import read_table
-from tests.conftest import BuiltHome
-
-
-@pytest.fixture
-def home(built: BuiltHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
-    root = tmp_path / "home"
-    shutil.copytree(built.home.root, root)
-    monkeypatch.setenv(HOME_ENV, str(root))
-    return Home(root)
-
-
-def seeds_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "seeds"
-    shutil.copytree(SEEDS_DIR, target)
-    return target
-
-
-def edit_csv(path: Path, match: dict[str, str], changes: dict[str, str]) -> None:
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        fields, rows = list(reader.fieldnames or []), list(reader)
-    for row in rows:
-        if all(row[k] == v for k, v in match.items()):
-            row.update(changes)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-
+from tests.conftest import FAMILIES, BuiltHome, edit_csv, gate, seeds_copy
 
 # -- bad input: refused at load, naming the file, the class and the field --
 
@@ -207,6 +179,16 @@ def test_retention_purges_rows_past_each_class_window_and_reports_per_tenant(hom
 # -- the export schedule, per cadence --
 
 
+def tenants_of(requests: list[dg.RunRequest], order: list[str]) -> set[str]:
+    """The tenants the partition ranges of these run requests cover, in partition order."""
+    covered = set()
+    for r in requests:
+        first = r.tags["dagster/asset_partition_range_start"].split("|")[1]
+        last = r.tags["dagster/asset_partition_range_end"].split("|")[1]
+        covered |= set(order[order.index(first) : order.index(last) + 1])
+    return covered
+
+
 def test_each_cadence_selects_only_its_classes_tenants_on_the_export_schedule(
     home: Home, tmp_path: Path
 ) -> None:
@@ -216,27 +198,17 @@ def test_each_cadence_selects_only_its_classes_tenants_on_the_export_schedule(
     classes = tenant_classes(home)
     order = sorted(classes, key=lambda t: int(t[1:]))
     weekly = cadence_run_requests(["weekly"], policy, order, classes, date(2026, 11, 9))
-    selected = set()
-    for request in weekly:
-        start = request.tags["dagster/asset_partition_range_start"].split("|")
-        end = request.tags["dagster/asset_partition_range_end"].split("|")
-        assert start[0] == end[0] == "2026-10"
-        selected |= set(order[order.index(start[1]) : order.index(end[1]) + 1])
-    assert selected == {t for t, c in classes.items() if c == "regulated"}
+    assert all(
+        r.tags[f"dagster/asset_partition_range_{end}"].startswith("2026-10|")
+        for r in weekly
+        for end in ("start", "end")
+    )
+    assert tenants_of(weekly, order) == {t for t, c in classes.items() if c == "regulated"}
     # a class that changes cadence moves schedule by a seed edit alone
     seeds = seeds_copy(tmp_path)
     edit_csv(seeds / CLASSES, {"tenant_class": "standard"}, {"export_cadence": "weekly"})
     moved = cadence_run_requests(["weekly"], load_policy(seeds), order, classes, date(2026, 11, 9))
-    moved_tenants = {
-        t
-        for r in moved
-        for t in order[
-            order.index(r.tags["dagster/asset_partition_range_start"].split("|")[1]) : order.index(
-                r.tags["dagster/asset_partition_range_end"].split("|")[1]
-            )
-            + 1
-        ]
-    }
+    moved_tenants = tenants_of(moved, order)
     assert moved_tenants == {t for t, c in classes.items() if c in ("regulated", "standard")}
     monthly = cadence_run_requests(
         ["monthly"], load_policy(seeds), order, classes, date(2026, 11, 1)
@@ -290,20 +262,6 @@ def test_delivery_only_to_allowed_recipients_and_recorded_in_access_history(home
 
 
 # -- release gate --
-
-
-@pytest.fixture
-def docs(tmp_path: Path) -> Path:
-    folder = tmp_path / "compliance"
-    shutil.copytree(artefacts.COMPLIANCE_DIR, folder)
-    return folder
-
-
-def gate(docs: Path, **kwargs) -> release_gate.GateResult:
-    kwargs.setdefault("export_probe", lambda policy: dict.fromkeys(policy.classes))
-    kwargs.setdefault("test_runner", lambda paths: (True, "2 passed"))
-    kwargs.setdefault("today", date.today())
-    return release_gate.release_gate(folder=docs, **kwargs)
 
 
 def test_the_release_gate_passes_on_the_repository_artefacts(docs: Path) -> None:
@@ -570,17 +528,7 @@ def test_a_fourth_class_added_as_data_runs_through_the_whole_pipeline(
     rows = {
         CLASSES: "sovereign,minimal,1095,eu,true,monthly,parquet,tenant-auditor|dpo,12,14,"
         "Sovereign DPA: EU-only processing,omit",
-        "freshness_by_family.csv": "\n".join(
-            f"sovereign,{f},14"
-            for f in (
-                "access_control",
-                "audit_logging",
-                "data_retention",
-                "encryption",
-                "incident_response",
-                "tenant_isolation",
-            )
-        ),
+        "freshness_by_family.csv": "\n".join(f"sovereign,{f},14" for f in FAMILIES),
     }
     for file, text in rows.items():
         with (seeds / file).open("a", encoding="utf-8") as fh:
@@ -656,16 +604,7 @@ def test_a_fourth_class_added_as_data_runs_through_the_whole_pipeline(
     # its schedule, incident SLA, freshness and retention come from the same rows, no code
     order = sorted(classes, key=lambda t: int(t[1:]))
     due = cadence_run_requests(["monthly"], policy, order, classes, date(2026, 12, 1))
-    covered = {
-        t
-        for r in due
-        for t in order[
-            order.index(r.tags["dagster/asset_partition_range_start"].split("|")[1]) : order.index(
-                r.tags["dagster/asset_partition_range_end"].split("|")[1]
-            )
-            + 1
-        ]
-    }
+    covered = tenants_of(due, order)
     assert tenant in covered
     con = connect(home.warehouse, read_only=True)
     try:

@@ -4,33 +4,22 @@ never loses its signed records (spec §2.4, §5.5)."""
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
 import tenantproof.retention as retention
 from exports import verify
-from tenantproof.config import HOME_ENV, Home
+from tenantproof.config import Home
 from tenantproof.policy import load_policy
 from tenantproof.reconcile import reconcile
 from tenantproof.warehouse import connect
-from tests.conftest import BuiltHome
 
 AS_OF = datetime(2027, 9, 1)  # standard (365 days) loses rows before 2026-09-01
 LEDGER_BALANCE = (
     "select source, sum(rows_read) - sum(rows_loaded) - sum(rows_quarantined) "
     "from raw.file_ledger group by 1 order by 1"
 )
-
-
-@pytest.fixture
-def home(built: BuiltHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
-    root = tmp_path / "home"
-    shutil.copytree(built.home.root, root)
-    monkeypatch.setenv(HOME_ENV, str(root))
-    return Home(root)
 
 
 def records(home: Home, tenant: str) -> list[dict]:
@@ -96,17 +85,32 @@ def test_a_purge_stopped_after_its_commit_gets_its_records_on_the_next_run(
         assert retention.retention_violations(con, policy, AS_OF) == [], "the purge committed"
         assert (home.deletions / retention.PENDING).exists()
         assert all(records(home, t) == [] for t in expected)
+        # a load before the next run: the record keeps the counts the purge left
+        tenant = sorted(expected)[0]
+        left = con.execute(
+            "select count(*) from raw.audit_events where tenant_id = ?", [tenant]
+        ).fetchone()[0]
+        con.execute(
+            "create temp table late as select * from raw.audit_events where tenant_id = ? limit 1",
+            [tenant],
+        )
+        con.execute("update late set event_id = 'late-arrival'")
+        con.execute("insert into raw.audit_events select * from late")
         monkeypatch.setattr(retention, "write_purge_record", real)
         again = retention.purge_expired(con, home, policy, AS_OF)
     finally:
         con.close()
     assert all(p.removed == 0 for p in again), "nothing was left to purge"
     assert not (home.deletions / retention.PENDING).exists()
-    for tenant, rows in expected.items():
-        (doc,) = records(home, tenant)
+    assert {p.tenant_id for p in again if p.record} == set(expected), "recovered records"
+    for tenant_id, rows in expected.items():
+        (doc,) = records(home, tenant_id)
         assert sum(t["rows_purged"] for t in doc["tables"]) == rows  # counts of the first run
-        path = sorted((home.deletions / tenant / "retention").glob("*.json"))[0]
+        path = sorted((home.deletions / tenant_id / "retention").glob("*.json"))[0]
         assert verify.verify_certificate(path).ok
+    (doc,) = records(home, tenant)
+    audit = next(t for t in doc["tables"] if t["table"] == "raw.audit_events")
+    assert audit["rows_after"] == left
 
 
 def test_a_purge_stopped_before_its_commit_changes_nothing_and_runs_again(
@@ -133,3 +137,20 @@ def test_a_purge_stopped_before_its_commit_changes_nothing_and_runs_again(
         con.close()
     assert sum(p.removed for p in purges) == sum(v.rows for v in before)
     assert all(len(records(home, p.tenant_id)) == 1 for p in purges if p.removed)
+
+
+def test_a_pending_purge_that_never_committed_is_dropped(home: Home) -> None:
+    """A process killed between writing its pending file and committing (no rollback ran):
+    the id is not in raw.retention_purges, so the next purge forgets it and purges anew."""
+    pending = home.deletions / retention.PENDING
+    pending.parent.mkdir(parents=True, exist_ok=True)
+    pending.write_text(json.dumps({"purge_id": "never-committed", "tenants": {}, "tables": []}))
+    policy = load_policy()
+    con = connect(home.warehouse)
+    try:
+        expected = sum(v.rows for v in retention.retention_violations(con, policy, AS_OF))
+        purges = retention.purge_expired(con, home, policy, AS_OF)
+    finally:
+        con.close()
+    assert not pending.exists()
+    assert sum(p.removed for p in purges) == expected > 0

@@ -1,7 +1,8 @@
 {# The notification deadline of each incident for each tenant it affects: detected_at plus the
    tenant class's notification_sla_hours (spec §2.4), and whether the notification was on time,
    late, is still pending or is overdue as of the build's as-of time. A notification sent after
-   the as-of time counts as not sent yet, so history can be rebuilt for any as-of time. #}
+   the as-of time counts as not sent yet, so history can be rebuilt for any as-of time. Only
+   incidents within the tenant's retention window as of the build (as the retention purge). #}
 with incidents as (
     select * from {{ ref('int_incidents_attributed') }}
     where detected_at <= {{ as_of() }}
@@ -32,6 +33,8 @@ deadlines as (
         end as notified_at
     from incidents
     inner join tenants on incidents.affected_tenant_id = tenants.tenant_id
+    where incidents.detected_at
+        >= {{ timestamp_add('day', '-1 * tenants.retention_days', as_of()) }}
 ),
 
 final as (

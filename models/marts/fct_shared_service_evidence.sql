@@ -1,5 +1,7 @@
 {# Shared-service evidence (global scope) on every tenant its service applies to, with the
-   trace of why (spec §2.3, §4.4). #}
+   trace of why (spec §2.3, §4.4); within each tenant's retention window as of the build (the
+   global row itself is the platform's, so the window applies to the tenant's copy here, and a
+   retention purge and the next build agree). #}
 with evidence as (
     select * from {{ ref('int_evidence_attributed') }}
     where attribution = 'global_scope'
@@ -32,6 +34,8 @@ final as (
     from evidence
     inner join tenants on evidence.bundle_tenant_id = tenants.tenant_id
     left join mentions on evidence.evidence_id = mentions.evidence_id
+    where evidence.observed_at
+        >= {{ timestamp_add('day', '-1 * tenants.retention_days', as_of()) }}
 )
 
 select * from final
