@@ -11,9 +11,9 @@ and the queries that show nothing older remains.
 
 A purge stopped after its commit must not lose its records: the counts before and the tenants
 concerned are written to ``<home>/deletions/retention-pending.json`` before the transaction,
-which also records the purge's id in ``raw.retention_purges``. The next purge finishes a pending
-one whose id is there (it committed) and drops one whose id is not (it rolled back). Pure logic;
-Dagster runs it in ``orchestration/retention.py``.
+which also records the purge's id and the counts it leaves in ``raw.retention_purges``. The
+next purge finishes a pending one whose id is there (it committed) and drops one whose id is not
+(it rolled back). Pure logic; Dagster runs it in ``orchestration/retention.py``.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ RAW_TIME_COLUMNS = {
     "incidents": "detected_at",
 }
 # Marts that keep the same rows; purged too when they are tables (a view follows by itself).
+# The shared-evidence and incident marts fan global rows out to tenants on every build, so
+# their models also keep only each tenant's window: a rebuild never brings purged rows back.
 MART_TIME_COLUMNS = {
     "marts.fct_audit_events": "occurred_at",
     "marts.fct_access_history": "accessed_at",
