@@ -33,6 +33,35 @@ def _instance(home: Home):
     return dg.DagsterInstance.from_config(str(home.dagster_home))
 
 
+def run_job(
+    instance,
+    job: str,
+    what: str,
+    *,
+    tags: dict[str, str] | None = None,
+    op_config: dict[str, dict] | None = None,
+    resources: dict[str, object] | None = None,
+):
+    """Run one of the definitions' jobs in process (it shows in the UI); a failed run stops
+    with the reason its step gave. ``op_config``: op name -> config; ``resources`` replace
+    the definitions' own (the release gate's scratch home)."""
+    from orchestration.definitions import defs
+
+    run_config = dict(RUN_CONFIG)
+    if op_config:
+        run_config["ops"] = {op: {"config": c} for op, c in op_config.items()}
+    result = defs.resolve_job_def(job).execute_in_process(
+        instance=instance,
+        tags=tags,
+        raise_on_error=False,
+        run_config=run_config,
+        resources=resources,
+    )
+    if not result.success:
+        raise SystemExit(_run_failure(what, result))
+    return result
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from tenantproof.generate import generate
 
@@ -47,24 +76,23 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def build(home: Home) -> None:
+def build(home: Home, resources: dict[str, object] | None = None) -> None:
     """Ingest every new landing file and build the dbt project, as one Dagster run."""
-    from orchestration.definitions import defs
     from orchestration.sensors import sync_tenant_partitions
 
     with _instance(home) as instance:
-        result = defs.resolve_job_def("warehouse_job").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=RUN_CONFIG
-        )
-        if not result.success:
-            raise SystemExit(_run_failure("warehouse build", result))
+        run_job(instance, "warehouse_job", "warehouse build", resources=resources)
         sync_tenant_partitions(instance, home)
 
 
-def export(home: Home, periods: Sequence[str], tenants: Sequence[str] | None) -> None:
+def export(
+    home: Home,
+    periods: Sequence[str],
+    tenants: Sequence[str] | None,
+    resources: dict[str, object] | None = None,
+) -> None:
     """Export the given periods for the given tenants (all registered) in one run per block of
     consecutive periods and neighbouring tenants: one scan, one validation, atomic publication."""
-    from orchestration.definitions import defs
     from orchestration.sensors import registered_tenants, sync_tenant_partitions
 
     blocks = period_blocks(periods)
@@ -76,7 +104,6 @@ def export(home: Home, periods: Sequence[str], tenants: Sequence[str] | None) ->
             raise SystemExit(f"unknown tenant(s): {', '.join(unknown)}")
         if not chosen:
             raise SystemExit("no registered tenants: run `tenantproof build` first")
-        job = defs.resolve_job_def("tenant_audit_bundles_job")
         order = instance.get_dynamic_partitions("tenants")
         runs = [
             {
@@ -87,11 +114,7 @@ def export(home: Home, periods: Sequence[str], tenants: Sequence[str] | None) ->
             for first, last in contiguous_blocks(order, chosen)
         ]
         for tags in runs:
-            result = job.execute_in_process(
-                instance=instance, tags=tags, raise_on_error=False, run_config=RUN_CONFIG
-            )
-            if not result.success:
-                raise SystemExit(_run_failure("export", result))
+            run_job(instance, "tenant_audit_bundles_job", "export", tags=tags, resources=resources)
 
 
 def period_blocks(periods: Sequence[str]) -> list[tuple[str, str]]:
@@ -267,7 +290,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def delete_tenant(home: Home, tenant: str, reason: str, requested_by: str) -> Path:
     """Run the deletion job in process (it appears in the UI); an unknown tenant is refused
     before any run starts, so that nothing changes at all."""
-    from orchestration.definitions import defs
     from tenantproof.certificates import tenant_area
     from tenantproof.deletion import CERTIFICATE, PROGRESS, UnknownTenant, check_deletable
 
@@ -279,13 +301,12 @@ def delete_tenant(home: Home, tenant: str, reason: str, requested_by: str) -> Pa
             raise SystemExit(f"delete-tenant: {exc}") from exc
     config = {"tenant": tenant, "reason": reason, "requested_by": requested_by}
     with _instance(home) as instance:
-        result = defs.resolve_job_def("delete_tenant_job").execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config={**RUN_CONFIG, "ops": {"delete_tenant": {"config": config}}},
+        run_job(
+            instance,
+            "delete_tenant_job",
+            f"deletion of tenant {tenant}",
+            op_config={"delete_tenant": config},
         )
-        if not result.success:
-            raise SystemExit(_run_failure(f"deletion of tenant {tenant}", result))
     return certificate
 
 

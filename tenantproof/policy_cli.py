@@ -71,20 +71,17 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 
 
 def cmd_purge_retention(args: argparse.Namespace) -> int:
-    from tenantproof.cli import RUN_CONFIG, _home, _instance, _run_failure
+    from tenantproof.cli import _home, _instance, run_job
 
     home = _home(args)
-    from orchestration.definitions import defs
-
     config = {"as_of": args.as_of} if args.as_of else {}
     with _instance(home) as instance:
-        result = defs.resolve_job_def("retention_purge_job").execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config={**RUN_CONFIG, "ops": {"retention_purge": {"config": config}}},
+        result = run_job(
+            instance,
+            "retention_purge_job",
+            "retention purge",
+            op_config={"retention_purge": config},
         )
-        if not result.success:
-            raise SystemExit(_run_failure("retention purge", result))
         meta = result.asset_materializations_for_node("retention_purge")[0].metadata
     print(f"purged {meta['rows_purged'].value} row(s): {meta['rows_purged_by_tenant'].value}")
     return 0

@@ -263,38 +263,6 @@ def _scratch_resources(policy: Policy, folder: Path) -> dict[str, object]:
     }
 
 
-def _build_and_export(home: Home, resources: dict[str, object], period: str) -> None:
-    """What `tenantproof build` and `tenantproof export` run (the same jobs), with the scratch
-    resources: ingest and dbt build, then every registered tenant's bundle of ``period``."""
-    from orchestration.definitions import defs
-    from orchestration.sensors import registered_tenants, sync_tenant_partitions
-    from tenantproof.cli import RUN_CONFIG, _instance, _run_failure, contiguous_blocks
-
-    with _instance(home) as instance:
-        result = defs.resolve_job_def("warehouse_job").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=RUN_CONFIG, resources=resources
-        )
-        if not result.success:
-            raise RuntimeError(_run_failure("warehouse build", result))
-        sync_tenant_partitions(instance, home)
-        order = instance.get_dynamic_partitions("tenants")
-        job = defs.resolve_job_def("tenant_audit_bundles_job")
-        for first, last in contiguous_blocks(order, registered_tenants(home)):
-            tags = {
-                "dagster/asset_partition_range_start": f"{period}|{first}",
-                "dagster/asset_partition_range_end": f"{period}|{last}",
-            }
-            result = job.execute_in_process(
-                instance=instance,
-                tags=tags,
-                raise_on_error=False,
-                run_config=RUN_CONFIG,
-                resources=resources,
-            )
-            if not result.success:
-                raise RuntimeError(_run_failure("export", result))
-
-
 def scratch_export(policy: Policy) -> dict[str, str | None]:
     """Generate a small home with a tenant of each class from the policy's own seeds, build it
     with those seeds, export its last complete month and verify each bundle offline; class ->
@@ -303,6 +271,7 @@ def scratch_export(policy: Policy) -> dict[str, str | None]:
     production key never signs a scratch bundle."""
     from exports.signing import SIGNING_KEY_ENV
     from exports.verify import verify_bundle
+    from tenantproof.cli import build, export
     from tenantproof.delivery import published_bundles, registry_classes
     from tenantproof.generate import generate
     from tenantproof.periods import last_complete_period
@@ -332,7 +301,8 @@ def scratch_export(policy: Policy) -> dict[str, str | None]:
                 seeds_dir=policy.seeds_dir,
             )
             resources = _scratch_resources(policy, Path(tmp) / "project")
-            _build_and_export(home, resources, last_complete_period(date.today()))
+            build(home, resources)  # what `tenantproof build` and `export` run, scratch resources
+            export(home, [last_complete_period(date.today())], None, resources)
             for tenant_id, (cls, _) in sorted(registry_classes(home).items()):
                 if problems.get(cls) is None and cls in problems:
                     continue

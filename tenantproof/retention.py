@@ -227,13 +227,17 @@ def _write_pending(path: Path, document: dict) -> None:
     os.replace(part, path)
 
 
-def _committed(con: duckdb.DuckDBPyConnection, purge_id: str) -> dict[str, dict[str, int]] | None:
-    """The counts after the purge, per tenant and table, stored with its id in the purge's
-    transaction; None if the purge never committed."""
+def _ensure_purges(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"create table if not exists {PURGES} "
         "(purge_id varchar, committed_at timestamp, counts_after varchar)"
     )
+
+
+def _committed(con: duckdb.DuckDBPyConnection, purge_id: str) -> dict[str, dict[str, int]] | None:
+    """The counts after the purge, per tenant and table, stored with its id in the purge's
+    transaction; None if the purge never committed."""
+    _ensure_purges(con)
     row = con.execute(
         f"select counts_after from {PURGES} where purge_id = ?", [purge_id]
     ).fetchone()
@@ -352,7 +356,7 @@ def purge_expired(
             for t in sorted(expiring)
         },
     }
-    _committed(con, pending["purge_id"])  # the ids table exists before the transaction
+    _ensure_purges(con)  # before the transaction, which inserts into it
     _write_pending(path, pending)
     con.execute("begin transaction")
     try:
