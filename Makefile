@@ -35,7 +35,7 @@ test-spark: manifest $(VENV)/.spark-installed
 	$(BIN)/pytest -q tests_spark
 
 dev: manifest
-	$(PY) -c "from tenantproof.config import Home; Home.from_env().ensure()"
+	$(PY) -c "from tenantproof.core.settings import Settings; Settings.from_environment().home.ensure()"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster dev -m orchestration.definitions
 
 # The analysts' dashboard on the home's analytics snapshot (written by `tenantproof build`);
@@ -46,9 +46,11 @@ dashboard: install
 	$(BIN)/streamlit run dashboard/app.py --browser.gatherUsageStats false \
 		--server.headless true --server.address $(DASHBOARD_ADDRESS) --client.toolbarMode minimal
 
+# ruff for Python; import-linter for the package layers (pyproject.toml [tool.importlinter]).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -16,7 +16,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from tenantproof.analytics import (
+from tenantproof.analytics.snapshot import (
     flags_for,
     freshness_matrix,
     in_window,
@@ -26,7 +26,7 @@ from tenantproof.analytics import (
     read_table,
     trend,
 )
-from tenantproof.config import Home
+from tenantproof.core.settings import Settings
 
 TABLES = (
     "evidence_freshness",
@@ -47,7 +47,7 @@ def load(analytics: str, generated_at: str) -> dict[str, pd.DataFrame]:
 
 def main() -> None:
     st.set_page_config(page_title="tenantproof: evidence freshness and drift", layout="wide")
-    analytics = Home.from_env().analytics
+    analytics = Settings.from_environment().home.analytics
     meta = read_meta(analytics)
     st.title("Evidence freshness and drift")
     if meta is None:

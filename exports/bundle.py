@@ -15,11 +15,12 @@ from pathlib import Path
 
 import duckdb
 
+from exports.contract import FORMULA_START
 from exports.scope import BUNDLE_RELATIONS, CrossTenantAccess, TenantScope
+from tenantproof.core.warehouse import sql_literal
 
 FORMATS = ("parquet", "csv")
 # Characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -35,10 +36,6 @@ class StagedBundle:
     @property
     def key(self) -> str:
         return f"{self.tenant_id}|{self.period}"
-
-
-def _q(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _partition_values(path: Path, root: Path) -> dict[str, str]:
@@ -108,7 +105,7 @@ def stage_bundles(scope: TenantScope, staging_root: Path) -> list[StagedBundle]:
             select = "select * from _batch" if fmt == "parquet" else _csv_select(con, "_batch")
             options = "format parquet" if fmt == "parquet" else "format csv, header true"
             rows = con.execute(
-                f"""copy ({select}) to {_q(str(target))} ({options},
+                f"""copy ({select}) to {sql_literal(str(target))} ({options},
                     partition_by (tenant_id, period), write_partition_columns true,
                     return_files true)"""
             ).fetchall()
@@ -129,7 +126,7 @@ def stage_bundles(scope: TenantScope, staging_root: Path) -> list[StagedBundle]:
                 name = f"{rel.name}.{fmt}"
                 if name not in bundle.files:
                     empty = bundle.path / name
-                    con.execute(f"copy ({select} limit 0) to {_q(str(empty))} ({options})")
+                    con.execute(f"copy ({select} limit 0) to {sql_literal(str(empty))} ({options})")
                     bundle.files[name] = empty
         con.execute("drop table _batch")
     shutil.rmtree(parts_root)

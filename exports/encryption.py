@@ -27,17 +27,13 @@ import pyarrow.parquet.encryption as pqe
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from exports.bundle import StagedBundle
+from exports.contract import CSV_MAGIC, CSV_SCHEME, PARQUET_SCHEME
 from exports.signing import ExportSigner, sign_file
-from exports.verify import (
-    CSV_MAGIC,
-    CSV_SCHEME,
-    PARQUET_SCHEME,
-    crypto_factory,
-    decrypt_csv,
-    parquet_decryption,
-)
-from tenantproof.keys import LocalKeyStore
-from tenantproof.policy import Policy
+from exports.verify import crypto_factory, decrypt_csv, load_tenant_keys, parquet_decryption
+from tenantproof.core.files import replacing, write_atomic
+from tenantproof.core.home import Home
+from tenantproof.core.keys import LocalKeyStore
+from tenantproof.core.policy import Policy
 
 KEY_STORE = "tenant_encryption_keys.json"
 
@@ -74,15 +70,13 @@ def encrypt_parquet(path: Path, tenant_id: str, key_hex: str) -> None:
         encryption_algorithm="AES_GCM_V1",
     )
     props = crypto_factory().file_encryption_properties(kms, config)
-    tmp = path.with_name(f".{path.name}.enc")
-    pq.write_table(plain, tmp, encryption_properties=props)
-    back = pq.read_table(
-        tmp, partitioning=None, decryption_properties=parquet_decryption(tenant_id, key_hex)
-    )
-    if back.num_rows != plain.num_rows or not back.equals(plain):
-        tmp.unlink(missing_ok=True)
-        raise EncryptionProofFailed(f"tenant {tenant_id}: {path.name} does not decrypt back")
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        pq.write_table(plain, tmp, encryption_properties=props)
+        back = pq.read_table(
+            tmp, partitioning=None, decryption_properties=parquet_decryption(tenant_id, key_hex)
+        )
+        if back.num_rows != plain.num_rows or not back.equals(plain):
+            raise EncryptionProofFailed(f"tenant {tenant_id}: {path.name} does not decrypt back")
 
 
 def encrypt_csv(path: Path, tenant_id: str, key_hex: str) -> None:
@@ -94,9 +88,7 @@ def encrypt_csv(path: Path, tenant_id: str, key_hex: str) -> None:
     )
     if decrypt_csv(sealed, key_hex, path.name) != plain:
         raise EncryptionProofFailed(f"tenant {tenant_id}: {path.name} does not decrypt back")
-    tmp = path.with_name(f".{path.name}.enc")
-    tmp.write_bytes(sealed)
-    os.replace(tmp, path)
+    write_atomic(path, sealed)
 
 
 def requires_encryption(bundle: StagedBundle, policy: Policy) -> bool:
@@ -148,3 +140,23 @@ def seal_manifest(path: Path, additions: dict[str, Any], signer: ExportSigner) -
     doc["csv_encryption"] = additions["csv_encryption"]
     path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     sign_file(path, signer)
+
+
+def auditor_key_file(home: Home, tenant: str, out: Path) -> Path:
+    """Write the key file an auditor of one tenant needs for ``verify --key-file``: that
+    tenant's encryption key alone, owner-readable only. Refused, naming the reason, for a tenant
+    with no encryption key (its class does not encrypt, or it was deleted) or an existing file."""
+    store = home.keys / KEY_STORE
+    keys = load_tenant_keys(store) if store.exists() else {}
+    if tenant not in keys:
+        raise SystemExit(
+            f"tenant {tenant} has no encryption key in {store}: its bundles are not encrypted "
+            "(or the tenant was deleted)"
+        )
+    if out.exists():
+        raise SystemExit(f"{out} exists: not overwritten")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump({tenant: keys[tenant]}, fh)
+    return out

@@ -17,10 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from exports.bundle import StagedBundle
-from exports.identifiers import IdentifierIndex
+from exports.contract import FRESHNESS_REPORT, IdentifierIndex
 from exports.scope import CrossTenantAccess, TenantScope, tenant_identifiers
 
-REPORT = "freshness_report.html"
 STATUS_ORDER = {"missing": 0, "stale": 1, "fresh": 2}
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 CSS = """
@@ -144,10 +143,10 @@ def write_freshness_reports(scope: TenantScope, bundles: Sequence[StagedBundle])
         named = index.foreign_mentions(html.unescape(page), tenant)
         if named:
             raise CrossTenantAccess(
-                f"{REPORT} of a bundle names another tenant; nothing was published",
+                f"{FRESHNESS_REPORT} of a bundle names another tenant; nothing was published",
                 tenants=[tenant, *index.tenants_named(named)],
             )
-        path = bundle.path / REPORT
+        path = bundle.path / FRESHNESS_REPORT
         path.write_text(page, encoding="utf-8")
-        bundle.files[REPORT] = path
+        bundle.files[FRESHNESS_REPORT] = path
     return len(bundles)

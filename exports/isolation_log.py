@@ -16,8 +16,8 @@ from contextlib import contextmanager
 
 from exports.scope import CrossTenantAccess
 from exports.validation import ISOLATION_SUITE, ValidationResult
-from tenantproof.config import Home
-from tenantproof.oplogs import record_isolation_incident
+from tenantproof.core.home import Home
+from tenantproof.core.oplogs import record_isolation_incident
 
 
 @contextmanager

@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from exports.bundle import StagedBundle
+from exports.contract import MANIFEST, VALIDATION, sha256_file
 from exports.signing import ExportSigner, sign_file, signing_fields
 from exports.validation import ValidationResult
-from exports.verify import sha256_file
-from tenantproof.periods import period_bounds
+from tenantproof.core.periods import period_bounds
 
-MANIFEST = "manifest.json"
-VALIDATION = "validation.json"
 MANIFEST_VERSION = 1
 
 

@@ -21,6 +21,7 @@ import duckdb
 
 from exports import scope as scoped
 from exports.bundle import StagedBundle, stage_bundles
+from exports.contract import MANIFEST
 from exports.encryption import (
     KEY_STORE,
     FetchedKeys,
@@ -32,13 +33,13 @@ from exports.encryption import (
 )
 from exports.freshness_report import write_freshness_reports
 from exports.isolation_log import record_validation_failure, watch_tenant_scope
-from exports.manifest import MANIFEST, write_bundle_documents
+from exports.manifest import write_bundle_documents
 from exports.publish import bundle_target, checked_target, publish
 from exports.signing import ExportSigner, LocalSigningKey, chain_links, publish_public_key
 from exports.validation import ValidationResult, unreadable_staged_files, validate_staged
-from tenantproof.config import Home
-from tenantproof.policy import Policy
-from tenantproof.residency import region_roots
+from tenantproof.core.home import Home
+from tenantproof.core.policy import Policy
+from tenantproof.core.residency import region_roots
 
 Log = Callable[[str], None]
 
@@ -141,9 +142,9 @@ def export_bundles(
             raise ValidationFailed(result, report)
         log(f"validation passed: {len(result.outcomes)} expectation result(s)")
         published = []
-        roots = region_roots(home.exports, policy)
+        roots = region_roots(home, policy)
         for bundle in staged:  # before anything is signed or moved: residency, and the place
-            checked_target(bundle, home.exports, roots)
+            checked_target(bundle, roots)
         signer = signer or LocalSigningKey.for_home(home)
         publish_public_key(home.exports, signer)
         # the validated rows of every file, taken before encryption (which may leave CSVs out)
@@ -169,9 +170,7 @@ def export_bundles(
                     file_rows,
                     run_id=run_id,
                     policy_version=policy.version,
-                    chain=chain_links(
-                        bundle_target(home.exports, bundle, roots).parent, bundle.period, mine
-                    ),
+                    chain=chain_links(bundle_target(bundle, roots).parent, bundle.period, mine),
                     signer=signer,
                 )
                 if sealed:
@@ -179,7 +178,7 @@ def export_bundles(
             mine[bundle.period] = bundle.path / MANIFEST
         with timer.phase("publish"):
             for bundle in staged:
-                published.append(publish(bundle, home.exports, run_id, roots))
+                published.append(publish(bundle, run_id, roots))
             shutil.rmtree(staging_root, ignore_errors=True)
         log(
             f"published {len(published)} bundle(s) under {home.exports}; seconds per phase: "

@@ -14,51 +14,41 @@ from pathlib import Path
 
 from exports.bundle import StagedBundle
 from exports.scope import CrossTenantAccess
+from tenantproof.core.residency import ResidencyViolation, check_residency
 
 
-def bundle_target(
-    exports_root: Path, bundle: StagedBundle, roots: Mapping[str, Path] | None = None
-) -> Path:
-    """``<region root>/<tenant>/<period>``; the region root is ``<exports>/<region>`` unless
-    ``roots`` (tenantproof.residency.region_roots) configures it elsewhere."""
-    region_root = (roots or {}).get(bundle.residency_region, exports_root / bundle.residency_region)
-    return region_root / bundle.tenant_id / bundle.period
+def bundle_target(bundle: StagedBundle, roots: Mapping[str, Path]) -> Path:
+    """``<region root>/<tenant>/<period>``, the region roots as ``region_roots`` gives them."""
+    if bundle.residency_region not in roots:
+        raise ResidencyViolation(
+            f"tenant {bundle.tenant_id}: region {bundle.residency_region!r} has no exports root "
+            "(seeds/regions.csv)"
+        )
+    return roots[bundle.residency_region] / bundle.tenant_id / bundle.period
 
 
-def checked_target(
-    bundle: StagedBundle, exports_root: Path, roots: Mapping[str, Path] | None = None
-) -> Path:
+def checked_target(bundle: StagedBundle, roots: Mapping[str, Path]) -> Path:
     """The bundle's target, refused unless it lies exactly at ``<its region root>/<tenant>/
-    <period>`` and (given ``roots``) no other region's root holds it. The region's root is
-    resolved on its own, not from the target: a tenant id or period that is not one plain path
-    segment ("../us/t9") or a linked folder cannot move the bundle into another region."""
-    target = bundle_target(exports_root, bundle, roots)
-    if roots is not None:
-        from tenantproof.residency import check_residency
-
-        check_residency(target, bundle.tenant_id, bundle.residency_region, roots)
-    region_root = (
-        (roots or {}).get(bundle.residency_region, exports_root / bundle.residency_region)
-    ).resolve()
+    <period>`` and no other region's root holds it. The region's root is resolved on its own,
+    not from the target: a tenant id or period that is not one plain path segment ("../us/t9")
+    or a linked folder cannot move the bundle into another region."""
     plain = all(
         part and part not in (".", "..") and "/" not in part and os.sep not in part
         for part in (bundle.tenant_id, bundle.period)
     )
-    if not plain or target.resolve() != region_root / bundle.tenant_id / bundle.period:
+    target = bundle_target(bundle, roots)
+    own_root = roots[bundle.residency_region].resolve()
+    if not plain or target.resolve() != own_root / bundle.tenant_id / bundle.period:
         raise CrossTenantAccess(
             f"bundle of tenant {bundle.tenant_id} would leave its region's exports root",
             tenants=[bundle.tenant_id],
         )
+    check_residency(target, bundle.tenant_id, bundle.residency_region, roots)
     return target
 
 
-def publish(
-    bundle: StagedBundle,
-    exports_root: Path,
-    run_id: str,
-    roots: Mapping[str, Path] | None = None,
-) -> Path:
-    target = checked_target(bundle, exports_root, roots)
+def publish(bundle: StagedBundle, run_id: str, roots: Mapping[str, Path]) -> Path:
+    target = checked_target(bundle, roots)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         retired = target.with_name(f".{target.name}.replaced-{run_id}")

@@ -23,21 +23,11 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from exports.verify import (
-    ALGORITHM,
-    MANIFEST,
-    PUBLIC_KEY,
-    SIGNATURE_SUFFIX,
-    key_fingerprint,
-    load_public_key,
-    sha256_file,
-)
-from tenantproof.config import Home
-from tenantproof.periods import PERIOD_RE
-
-SIGNING_KEY_FILE = "export_signing_key.pem"
-# Where the platform's export key lives when not in <home>/keys/ (a mounted secret, say).
-SIGNING_KEY_ENV = "TENANTPROOF_SIGNING_KEY"
+from exports.contract import ALGORITHM, MANIFEST, PUBLIC_KEY, SIGNATURE_SUFFIX, sha256_file
+from exports.verify import key_fingerprint, load_public_key
+from tenantproof.core.files import write_atomic
+from tenantproof.core.home import Home
+from tenantproof.core.periods import PERIOD_RE
 
 
 class ExportSigner(Protocol):
@@ -57,10 +47,10 @@ class LocalSigningKey:
 
     @classmethod
     def for_home(cls, home: Home) -> LocalSigningKey:
-        """``TENANTPROOF_SIGNING_KEY`` when set, else ``<home>/keys/export_signing_key.pem``.
-        A signer that keeps its key elsewhere (an HSM, a KMS) implements ``ExportSigner``."""
-        configured = os.environ.get(SIGNING_KEY_ENV, "").strip()
-        return cls(Path(configured).expanduser() if configured else home.keys / SIGNING_KEY_FILE)
+        """The home's key file (``Home.signing_key_path``: ``TENANTPROOF_SIGNING_KEY`` as the
+        settings resolved it, else ``<home>/keys/export_signing_key.pem``). A signer that keeps
+        its key elsewhere (an HSM, a KMS) implements ``ExportSigner``."""
+        return cls(home.signing_key_path)
 
     def _private(self) -> Ed25519PrivateKey:
         if self._key is None:
@@ -115,17 +105,11 @@ def signing_fields(signer: ExportSigner, document_name: str) -> dict[str, str]:
     }
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def sign_file(path: Path, signer: ExportSigner) -> Path:
     """Write ``<name>.sig`` (Ed25519 over the file's bytes) and the public key beside it."""
     signature = path.with_suffix(SIGNATURE_SUFFIX)
-    _write_atomic(signature, signer.sign(path.read_bytes()))
-    _write_atomic(path.parent / PUBLIC_KEY, signer.public_key_pem())
+    write_atomic(signature, signer.sign(path.read_bytes()))
+    write_atomic(path.parent / PUBLIC_KEY, signer.public_key_pem())
     return signature
 
 
@@ -133,7 +117,7 @@ def write_signed_json(path: Path, document: dict[str, Any], signer: ExportSigner
     """A signed JSON document (certificate, purge record): the JSON, its signature, the key."""
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {**document, "signing": signing_fields(signer, path.name)}
-    _write_atomic(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode())
+    write_atomic(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode())
     sign_file(path, signer)
     return path
 
@@ -144,7 +128,7 @@ def publish_public_key(exports_root: Path, signer: ExportSigner) -> Path:
     target = exports_root / PUBLIC_KEY
     pem = signer.public_key_pem()
     if not target.exists() or target.read_bytes() != pem:
-        _write_atomic(target, pem)
+        write_atomic(target, pem)
     return target
 
 

@@ -14,7 +14,6 @@ value leaves this module.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,11 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from exports.bundle import FORMULA_START, StagedBundle
-from exports.identifiers import IdentifierIndex, first_word
+from exports.bundle import StagedBundle
+from exports.contract import FORMULA_START, NEVER, IdentifierIndex, first_word, mention_pattern
 from exports.scope import BUNDLE_RELATIONS, RELATIONS, TenantScope, tenant_identifiers
-from tenantproof.config import EXPECTATIONS_DIR
-from tenantproof.policy import Policy
+from tenantproof.core.home import EXPECTATIONS_DIR
+from tenantproof.core.policy import Policy
 
 ISOLATION_SUITE = "tenant_isolation"
 ROW_COUNT_SUITE = "row_counts"
@@ -70,10 +69,7 @@ def load_suite_file(name: str, directory: Path = EXPECTATIONS_DIR) -> dict[str, 
 
 
 def _identifier_pattern(identifiers: list[tuple[str, str]]) -> str:
-    words = sorted({w for pair in identifiers for w in pair if w}, key=len, reverse=True)
-    if not words:
-        return r"[^\s\S]"
-    return r"(?i)\b(" + "|".join(re.escape(w) for w in words) + r")\b"
+    return mention_pattern(w for pair in identifiers for w in pair) or NEVER
 
 
 class _Validator:

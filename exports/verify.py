@@ -1,8 +1,9 @@
 """Offline verification of tenantproof bundles and certificates: what an auditor runs.
 
-This one file is the whole verifier. It imports only the standard library, pyarrow and
-cryptography, so an auditor needs ``pip install pyarrow cryptography`` and this file, not the
-platform (no DuckDB, Dagster, dbt or Great Expectations)::
+This file and ``contract.py`` beside it (the bundle contract, which the platform writes by) are
+the whole verifier. They import only the standard library, pyarrow and cryptography, so an
+auditor needs ``pip install pyarrow cryptography`` and the two files, not the platform (no
+DuckDB, Dagster, dbt or Great Expectations)::
 
     python verify.py PATH [--public-key export_public_key.pem] [--key-file keys.json] [--complete]
 
@@ -39,75 +40,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-MANIFEST = "manifest.json"
-VALIDATION = "validation.json"
-FRESHNESS_REPORT = "freshness_report.html"  # the tenant's offline freshness and drift page
-SIGNATURE = "manifest.sig"
-PUBLIC_KEY = "export_public_key.pem"
-SIGNATURE_SUFFIX = ".sig"
-ALGORITHM = "Ed25519"
-# Files a bundle holds besides the ones its manifest lists: the manifest itself, and its detached
-# signature and the public key, which cannot be hashed inside the manifest they sign.
-UNLISTED = (MANIFEST, SIGNATURE, PUBLIC_KEY)
-DATA_KINDS = ("audit_events", "access_history", "evidence", "controls", "shared_service_evidence")
-FORMATS = ("parquet", "csv")
-MANIFEST_KEYS = (
-    "tenant_id",
-    "tenant_class",
-    "residency_region",
-    "period",
-    "generated_at",
-    "policy_version",
-    "redaction_profile",
-    "files",
-    "validation",
-)
-# The manifest's text fields: each must be a non-empty string.
-MANIFEST_TEXT_KEYS = (
-    "tenant_id",
-    "tenant_class",
-    "residency_region",
-    "generated_at",
-    "policy_version",
-    "redaction_profile",
-)
-TABULAR = FORMATS  # the formats whose files have rows (and a count in the manifest)
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# The same month key as tenantproof.periods; repeated here so that this file stands alone.
-PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-DELETION = "tenant_deletion"
-PURGE = "retention_purge"
-CERTIFICATE_KINDS = (DELETION, PURGE)
-CERTIFICATE_KEYS = ("certificate_version", "kind", "tenant_id", "tables", "verification", "signing")
-# What each kind must state besides CERTIFICATE_KEYS, as tenantproof.deletion and
-# tenantproof.certificates write it: field -> what it must be (see _field_problem).
-CERTIFICATE_FIELDS: dict[str, dict[str, str]] = {
-    DELETION: {
-        "reason": "text",
-        "requested_by": "text",
-        "requested_at": "time",
-        "completed_at": "time",
-        "bundles_removed": "list",
-    },
-    PURGE: {
-        "policy": "object",
-        "cutoff": "time",
-        "requested_by": "text",
-        "purged_at": "time",
-    },
-}
-
-
-# -- encrypted files: classes whose policy requires it get encrypted data files --
-
-# Parquet: pyarrow's Parquet modular encryption (AES_GCM_V1), footer and columns under one data
-# key, itself wrapped (AES-GCM) with the tenant's 32-byte key; the master key id is the tenant id.
-PARQUET_SCHEME = "parquet-modular-encryption/AES_GCM_V1/tenant-key-wrapped"
-# CSV: MAGIC, a 12-byte nonce, then AES-256-GCM(tenant key) of the CSV bytes with the file's
-# name as associated data (a file renamed to another slot fails to decrypt).
-CSV_SCHEME = "aes-256-gcm/tpenc1"
-CSV_MAGIC = b"TPENC1\n"
+try:  # beside the platform
+    from exports import contract
+except ImportError:  # the auditor's copy: contract.py beside this file
+    import contract  # type: ignore[no-redef]
 
 
 class TenantKms(pqe.KmsClient):
@@ -144,9 +80,9 @@ def parquet_decryption(tenant_id: str, key_hex: str) -> pqe.FileDecryptionProper
 
 
 def decrypt_csv(data: bytes, key_hex: str, name: str) -> bytes:
-    if not data.startswith(CSV_MAGIC):
-        raise ValueError(f"{name}: not a {CSV_SCHEME} file")
-    body = data[len(CSV_MAGIC) :]
+    if not data.startswith(contract.CSV_MAGIC):
+        raise ValueError(f"{name}: not a {contract.CSV_SCHEME} file")
+    body = data[len(contract.CSV_MAGIC) :]
     return AESGCM(bytes.fromhex(key_hex)).decrypt(body[:12], body[12:], name.encode())
 
 
@@ -156,14 +92,6 @@ def load_tenant_keys(path: Path) -> dict[str, str]:
     if not isinstance(doc, dict):
         raise ValueError(f"{path}: not a JSON object of tenant_id -> hex key")
     return {str(k): str(v) for k, v in doc.items()}
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def key_fingerprint(key: Ed25519PublicKey) -> str:
@@ -178,7 +106,7 @@ def load_public_key(pem: bytes, origin: str) -> Ed25519PublicKey:
     except ValueError as exc:
         raise ValueError(f"{origin}: not a PEM public key ({exc})") from exc
     if not isinstance(key, Ed25519PublicKey):
-        raise ValueError(f"{origin}: not an {ALGORITHM} public key")
+        raise ValueError(f"{origin}: not an {contract.ALGORITHM} public key")
     return key
 
 
@@ -230,7 +158,7 @@ def _field_problem(value: Any, wanted: str) -> str | None:
         "text": lambda v: isinstance(v, str) and v != "",
         "time": _is_time,
         "count": _is_count,
-        "sha256": lambda v: isinstance(v, str) and SHA256_RE.match(v) is not None,
+        "sha256": lambda v: isinstance(v, str) and contract.SHA256_RE.match(v) is not None,
         "list": lambda v: isinstance(v, list),
         "object": lambda v: isinstance(v, dict),
     }[wanted](value)
@@ -268,50 +196,54 @@ def manifest_problems(manifest: Any) -> list[str]:
     read is there and of its kind. Checked before the bundle, so that a malformed manifest (even
     a validly signed one) is a named failure, never a crash of the verifier."""
     if not isinstance(manifest, dict):
-        return [f"{MANIFEST}: not a JSON object"]
+        return [f"{contract.MANIFEST}: not a JSON object"]
     problems: list[str] = []
-    missing = [k for k in MANIFEST_KEYS if k not in manifest]
+    missing = [k for k in contract.MANIFEST_KEYS if k not in manifest]
     if missing:
-        problems.append(f"{MANIFEST}: missing {', '.join(missing)}")
+        problems.append(f"{contract.MANIFEST}: missing {', '.join(missing)}")
     problems += _fields(
         manifest,
-        f"{MANIFEST}: ",
-        {k: "text" for k in MANIFEST_TEXT_KEYS if k in manifest},
+        f"{contract.MANIFEST}: ",
+        {k: "text" for k in contract.MANIFEST_TEXT_KEYS if k in manifest},
     )
     period = manifest.get("period")
     if "period" in manifest:
         if not isinstance(period, dict):
-            problems.append(f"{MANIFEST}: period {_field_problem(period, 'object')}")
-        elif not isinstance(period.get("key"), str) or not PERIOD_RE.match(period["key"]):
+            problems.append(f"{contract.MANIFEST}: period {_field_problem(period, 'object')}")
+        elif not isinstance(period.get("key"), str) or not contract.PERIOD_RE.match(period["key"]):
             problems.append(
-                f"{MANIFEST}: period.key is not a month YYYY-MM ({period.get('key')!r})"
+                f"{contract.MANIFEST}: period.key is not a month YYYY-MM ({period.get('key')!r})"
             )
     if "validation" in manifest and not isinstance(manifest["validation"], dict):
         problems.append(
-            f"{MANIFEST}: validation {_field_problem(manifest['validation'], 'object')}"
+            f"{contract.MANIFEST}: validation {_field_problem(manifest['validation'], 'object')}"
         )
     if "csv_encryption" in manifest and not isinstance(manifest["csv_encryption"], str):
-        problems.append(f"{MANIFEST}: csv_encryption is not a string")
+        problems.append(f"{contract.MANIFEST}: csv_encryption is not a string")
     if "files" in manifest:
         problems += _file_list_problems(manifest["files"])
     link = manifest.get("previous_manifest")
     if link is not None:
         if not isinstance(link, dict):
             problems.append(
-                f"{MANIFEST}: previous_manifest is not null or an object {{period, sha256}} "
-                f"(got {link!r:.60})"
+                f"{contract.MANIFEST}: previous_manifest is not null or an object "
+                f"{{period, sha256}} (got {link!r:.60})"
             )
         else:
             problems += _fields(
-                link, f"{MANIFEST}: previous_manifest.", {"period": "text", "sha256": "sha256"}
+                link,
+                f"{contract.MANIFEST}: previous_manifest.",
+                {"period": "text", "sha256": "sha256"},
             )
-            if isinstance(link.get("period"), str) and not PERIOD_RE.match(link["period"]):
-                problems.append(f"{MANIFEST}: previous_manifest.period is not a month YYYY-MM")
+            if isinstance(link.get("period"), str) and not contract.PERIOD_RE.match(link["period"]):
+                problems.append(
+                    f"{contract.MANIFEST}: previous_manifest.period is not a month YYYY-MM"
+                )
     replaces = manifest.get("replaces")
     if replaces is not None and (
         not isinstance(replaces, list) or not all(isinstance(r, str) for r in replaces)
     ):
-        problems.append(f"{MANIFEST}: replaces is not a list of sha256 strings")
+        problems.append(f"{contract.MANIFEST}: replaces is not a list of sha256 strings")
     return problems
 
 
@@ -319,16 +251,16 @@ def _file_list_problems(files: Any) -> list[str]:
     """The manifest's ``files``: a list of entries, each with a safe unique name, its format,
     bytes and sha256, and a row count for the tabular formats (null for the others)."""
     if not isinstance(files, list):
-        return [f"{MANIFEST}: files {_field_problem(files, 'list')}"]
+        return [f"{contract.MANIFEST}: files {_field_problem(files, 'list')}"]
     problems: list[str] = []
     seen: set[str] = set()
     for i, entry in enumerate(files):
         if not isinstance(entry, dict):
-            problems.append(f"{MANIFEST}: files[{i}] is not an object")
+            problems.append(f"{contract.MANIFEST}: files[{i}] is not an object")
             continue
         name = entry.get("name")
-        where = f"{MANIFEST}: files[{i}] ({name}): " if isinstance(name, str) else ""
-        where = where or f"{MANIFEST}: files[{i}]: "
+        where = f"{contract.MANIFEST}: files[{i}] ({name}): " if isinstance(name, str) else ""
+        where = where or f"{contract.MANIFEST}: files[{i}]: "
         problems += _fields(
             entry, where, {"name": "text", "format": "text", "bytes": "count", "sha256": "sha256"}
         )
@@ -340,7 +272,7 @@ def _file_list_problems(files: Any) -> list[str]:
             seen.add(name)
         if "rows" not in entry:
             problems.append(f"{where}rows is missing")
-        elif entry.get("format") in TABULAR:
+        elif entry.get("format") in contract.TABULAR:
             if not _is_count(entry["rows"]):
                 problems.append(f"{where}rows {_field_problem(entry['rows'], 'count')}")
         elif entry["rows"] is not None and not _is_count(entry["rows"]):
@@ -359,9 +291,9 @@ def certificate_problems(doc: dict[str, Any], name: str) -> list[str]:
         "tenant_id": "text",
         "tables": "list",
         "verification": "list",
-        **CERTIFICATE_FIELDS.get(doc.get("kind"), {}),
+        **contract.CERTIFICATE_FIELDS.get(doc.get("kind"), {}),
     }
-    missing = [k for k in (*CERTIFICATE_KEYS, *wanted) if k not in doc]
+    missing = [k for k in (*contract.CERTIFICATE_KEYS, *wanted) if k not in doc]
     problems = [f"{name}: missing {', '.join(dict.fromkeys(missing))}"] if missing else []
     problems += _fields(doc, f"{name}: ", {k: v for k, v in wanted.items() if k in doc})
     for i, row in enumerate(doc["tables"] if isinstance(doc.get("tables"), list) else []):
@@ -424,7 +356,7 @@ def _csv_stats(
         for line, r in enumerate(reader, start=2):
             rows += 1
             for column, cell in zip(header, r, strict=False):
-                if cell.startswith(FORMULA_START):
+                if cell.startswith(contract.FORMULA_START):
                     problems.append(f"{name}:{line}: {column} starts a spreadsheet formula")
                 if pattern is not None and column != "tenant_id" and pattern.search(cell):
                     hits += 1
@@ -483,13 +415,13 @@ def check_bundle(
     an auditor's copy may sit anywhere, so verification checks only what the manifest signs.
     """
     problems: list[str] = []
-    manifest_path = folder / MANIFEST
+    manifest_path = folder / contract.MANIFEST
     if not manifest_path.exists():
-        return [f"{folder}: {MANIFEST} is missing"]
+        return [f"{folder}: {contract.MANIFEST} is missing"]
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        return [f"{MANIFEST}: not valid JSON ({exc})"]
+        return [f"{contract.MANIFEST}: not valid JSON ({exc})"]
     structure = manifest_problems(manifest)
     if structure:
         return structure
@@ -501,19 +433,20 @@ def check_bundle(
             f"{'/'.join(expected_place)}"
         )
     listed = {f["name"]: f for f in manifest["files"]}
-    formats = FORMATS if manifest.get("csv_encryption") != "omit" else ("parquet",)
-    wanted = {f"{k}.{fmt}" for k in DATA_KINDS for fmt in formats} | {VALIDATION, FRESHNESS_REPORT}
+    formats = contract.FORMATS if manifest.get("csv_encryption") != "omit" else ("parquet",)
+    wanted = {f"{k}.{fmt}" for k in contract.DATA_KINDS for fmt in formats} | {
+        contract.VALIDATION,
+        contract.FRESHNESS_REPORT,
+    }
     for name in sorted(wanted - set(listed)):
-        problems.append(f"{MANIFEST}: {name} is not listed")
+        problems.append(f"{contract.MANIFEST}: {name} is not listed")
     present = {p.name for p in folder.iterdir() if p.is_file()}
-    for name in sorted(present - set(listed) - set(UNLISTED)):
+    for name in sorted(present - set(listed) - set(contract.UNLISTED)):
         problems.append(f"{name}: file is not in the manifest")
     for name in sorted(p.name for p in folder.iterdir() if p.is_dir()):
         problems.append(f"{name}/: folder is not in the manifest")
-    pattern = None
-    words = sorted({w for w in foreign_identifiers if w}, key=len, reverse=True)
-    if words:
-        pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.I)
+    mentions = contract.mention_pattern(foreign_identifiers)
+    pattern = re.compile(mentions) if mentions else None
     for name, entry in sorted(listed.items()):
         path = folder / name
         if not path.exists():
@@ -524,7 +457,7 @@ def check_bundle(
             continue
         if path.stat().st_size != entry["bytes"]:
             problems.append(f"{name}: {path.stat().st_size} bytes, manifest says {entry['bytes']}")
-        if sha256_file(path) != entry["sha256"]:
+        if contract.sha256_file(path) != entry["sha256"]:
             problems.append(f"{name}: sha256 does not match the manifest")
         key = (keys or {}).get(tenant)
         if entry.get("encrypted") and key is None:
@@ -543,10 +476,10 @@ def check_bundle(
             else:
                 if entry["format"] == "html":
                     problems += _html_problems(path, name, pattern)
-                if name == VALIDATION:
+                if name == contract.VALIDATION:
                     doc = json.loads(path.read_text(encoding="utf-8"))
                     if not isinstance(doc, dict) or not doc.get("success"):
-                        problems.append(f"{VALIDATION}: validation did not succeed")
+                        problems.append(f"{contract.VALIDATION}: validation did not succeed")
                 continue
         except (OSError, ValueError, pa.ArrowException, csv.Error, InvalidTag) as exc:
             problems.append(f"{name}: cannot be read as {entry['format']} ({exc})")
@@ -561,7 +494,7 @@ def check_bundle(
         if hits:
             problems.append(f"{name}: {hits} cell(s) name another tenant")
     if not manifest["validation"].get("success"):
-        problems.append(f"{MANIFEST}: validation.success is not true")
+        problems.append(f"{contract.MANIFEST}: validation.success is not true")
     return problems
 
 
@@ -579,14 +512,15 @@ def check_signature(
     notes: list[str] = []
     if not signature.exists():
         return [f"{signature.name} is missing: {document.name} is not signed"], [], notes
-    shipped = document.parent / PUBLIC_KEY
+    shipped = document.parent / contract.PUBLIC_KEY
     if public_key_pem is None:
         if not shipped.exists():
-            return [f"{PUBLIC_KEY} is missing and no --public-key was given"], [], notes
-        public_key_pem, origin = shipped.read_bytes(), f"the {PUBLIC_KEY} shipped with it"
+            return [f"{contract.PUBLIC_KEY} is missing and no --public-key was given"], [], notes
+        public_key_pem = shipped.read_bytes()
+        origin = f"the {contract.PUBLIC_KEY} shipped with it"
         notes.append(
-            f"verified with the {PUBLIC_KEY} shipped beside {document.name}; pass --public-key "
-            "with the platform's published key to prove who signed it"
+            f"verified with the {contract.PUBLIC_KEY} shipped beside {document.name}; "
+            "pass --public-key with the platform's published key to prove who signed it"
         )
     else:
         origin = "the given public key"
@@ -614,11 +548,14 @@ def check_signature(
         )
     if shipped.exists() and public_key_pem != shipped.read_bytes():
         try:
-            if key_fingerprint(load_public_key(shipped.read_bytes(), PUBLIC_KEY)) != fingerprint:
-                notes.append(f"the {PUBLIC_KEY} shipped beside it is not the given key")
+            if (
+                key_fingerprint(load_public_key(shipped.read_bytes(), contract.PUBLIC_KEY))
+                != fingerprint
+            ):
+                notes.append(f"the {contract.PUBLIC_KEY} shipped beside it is not the given key")
         except ValueError as exc:
             notes.append(str(exc))
-    ok = [f"signature {ALGORITHM} over {document.name}, key sha256 {fingerprint[:16]}"]
+    ok = [f"signature {contract.ALGORITHM} over {document.name}, key sha256 {fingerprint[:16]}"]
     return problems, ok, notes
 
 
@@ -627,7 +564,7 @@ def check_signature(
 
 def _manifest_of(folder: Path) -> dict[str, Any] | None:
     try:
-        doc = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        doc = json.loads((folder / contract.MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return doc if isinstance(doc, dict) else None
@@ -656,7 +593,11 @@ def check_chain(
     checked: list[str] = []
     notes: list[str] = []
     if "previous_manifest" not in manifest:
-        return [f"{MANIFEST}: previous_manifest is missing (the chain cannot be checked)"], [], []
+        return (
+            [f"{contract.MANIFEST}: previous_manifest is missing (the chain cannot be checked)"],
+            [],
+            [],
+        )
     tenant, period = manifest["tenant_id"], manifest["period"]["key"]
     link = manifest["previous_manifest"]
     siblings = _siblings(folder, tenant)
@@ -672,7 +613,7 @@ def check_chain(
         return problems, checked, notes
     prev_period, prev_sha = link.get("period"), link.get("sha256")
     if not isinstance(prev_period, str) or not isinstance(prev_sha, str) or prev_period >= period:
-        return [f"{MANIFEST}: previous_manifest is malformed ({link!r})"], [], []
+        return [f"{contract.MANIFEST}: previous_manifest is malformed ({link!r})"], [], []
     target = siblings.get(prev_period)
     if target is None:
         before = [p for p in earlier if p < prev_period]
@@ -693,7 +634,7 @@ def check_chain(
                 "(--complete requires it)"
             )
         return problems, checked, notes
-    actual = sha256_file(target / MANIFEST)
+    actual = contract.sha256_file(target / contract.MANIFEST)
     replaced = (_manifest_of(target) or {}).get("replaces") or []
     if actual == prev_sha:
         checked.append(f"chain: links to {prev_period} (present, manifest sha256 matches)")
@@ -721,19 +662,19 @@ def verify_bundle(
     """Signature, the manifest's structure, every listed file's sha256/bytes/rows, every row's
     tenant, the chain link (with ``complete``, back to the tenant's first bundle)."""
     report = Report("bundle", folder)
-    manifest_path = folder / MANIFEST
+    manifest_path = folder / contract.MANIFEST
     if not manifest_path.exists():
-        report.problems.append(f"{MANIFEST} is missing")
+        report.problems.append(f"{contract.MANIFEST} is missing")
         return report
     manifest = _manifest_of(folder)
     if manifest is None:
-        report.problems.append(f"{MANIFEST}: not a valid JSON object")
+        report.problems.append(f"{contract.MANIFEST}: not a valid JSON object")
         return report
     period_doc = manifest.get("period")
     period = period_doc.get("key") if isinstance(period_doc, dict) else None
     report.subject = f"tenant {manifest.get('tenant_id')}, period {period}"
     problems, checked, notes = check_signature(
-        manifest_path, folder / SIGNATURE, public_key_pem, manifest.get("signing")
+        manifest_path, folder / contract.SIGNATURE, public_key_pem, manifest.get("signing")
     )
     report.problems += problems
     report.checked += checked
@@ -742,8 +683,8 @@ def verify_bundle(
     if structure:
         report.problems += structure
         return report
-    contract = check_bundle(folder, foreign_identifiers, layout=False, keys=keys)
-    report.problems += contract
+    broken = check_bundle(folder, foreign_identifiers, layout=False, keys=keys)
+    report.problems += broken
     encrypted = sorted(f["name"] for f in manifest["files"] if f.get("encrypted"))
     if encrypted and (keys or {}).get(str(manifest.get("tenant_id"))) is None:
         report.notes.append(
@@ -752,16 +693,17 @@ def verify_bundle(
         )
     elif encrypted:
         report.checked.append(f"{len(encrypted)} encrypted file(s) decrypted with the tenant key")
-    if PERIOD_RE.match(folder.name) and folder.name != period:
+    if contract.PERIOD_RE.match(folder.name) and folder.name != period:
         report.problems.append(f"folder {folder.name} holds the bundle of period {period}")
     files = {f["name"]: f for f in manifest["files"]}
-    for kind in DATA_KINDS:
+    for kind in contract.DATA_KINDS:
         a, b = files.get(f"{kind}.parquet"), files.get(f"{kind}.csv")
         if a and b and a.get("rows") != b.get("rows"):
             report.problems.append(
-                f"{MANIFEST}: {kind}.parquet has {a.get('rows')} rows, {kind}.csv {b.get('rows')}"
+                f"{contract.MANIFEST}: {kind}.parquet has {a.get('rows')} rows, "
+                f"{kind}.csv {b.get('rows')}"
             )
-    if not contract:
+    if not broken:
         rows = sum(f.get("rows") or 0 for f in manifest["files"] if f["format"] == "parquet")
         report.checked.append(
             f"{len(files)} files: sha256, bytes and rows match the manifest ({rows} rows in "
@@ -791,12 +733,12 @@ def verify_certificate(path: Path, public_key_pem: bytes | None = None) -> Repor
     report.kind = str(doc.get("kind", "certificate"))
     report.subject = f"tenant {doc.get('tenant_id')}"
     problems, checked, notes = check_signature(
-        path, path.with_suffix(SIGNATURE_SUFFIX), public_key_pem, doc.get("signing")
+        path, path.with_suffix(contract.SIGNATURE_SUFFIX), public_key_pem, doc.get("signing")
     )
     report.problems += problems
     report.checked += checked
     report.notes += notes
-    if doc.get("kind") not in CERTIFICATE_KINDS:
+    if doc.get("kind") not in contract.CERTIFICATE_KINDS:
         report.problems.append(f"{path.name}: unknown kind {doc.get('kind')!r}")
         return report
     report.problems += certificate_problems(doc, path.name)
@@ -808,13 +750,13 @@ def verify_certificate(path: Path, public_key_pem: bytes | None = None) -> Repor
         name, before, after = row.get("table"), row.get("rows_before"), row.get("rows_after")
         if not isinstance(before, int) or not isinstance(after, int):
             report.problems.append(f"tables: {name}: rows_before/rows_after are not counts")
-        elif doc["kind"] == DELETION and after != 0:
+        elif doc["kind"] == contract.DELETION and after != 0:
             report.problems.append(f"tables: {name}: {after} row(s) of the tenant remain")
-        elif doc["kind"] == DELETION and row.get("mentions_after", 0) != 0:
+        elif doc["kind"] == contract.DELETION and row.get("mentions_after", 0) != 0:
             report.problems.append(
                 f"tables: {name}: {row['mentions_after']} row(s) still name the tenant"
             )
-        elif doc["kind"] == PURGE:
+        elif doc["kind"] == contract.PURGE:
             if after > before:
                 report.problems.append(f"tables: {name}: more rows after the purge than before")
             elif row.get("rows_purged", before - after) != before - after:
@@ -828,7 +770,7 @@ def verify_certificate(path: Path, public_key_pem: bytes | None = None) -> Repor
                 f"verification: {check.get('check')}: result {check.get('result')!r}, "
                 f"expected {check.get('expected')!r}"
             )
-    if doc["kind"] == DELETION and doc.get("verified") is not True:
+    if doc["kind"] == contract.DELETION and doc.get("verified") is not True:
         report.problems.append(f"{path.name}: the deletion is not marked verified")
     if report.ok:
         report.checked.append(
@@ -846,7 +788,7 @@ def _certificate_kind(path: Path) -> str | None:
     except (OSError, ValueError):
         return None
     kind = doc.get("kind") if isinstance(doc, dict) else None
-    return kind if kind in CERTIFICATE_KINDS else None
+    return kind if kind in contract.CERTIFICATE_KINDS else None
 
 
 def _guarded(kind: str, target: Path, run: Callable[[], Report]) -> Report:
@@ -881,20 +823,20 @@ def verify_path(
         return _guarded("certificate", file, lambda: verify_certificate(file, public_key_pem))
 
     if path.is_file():
-        if path.name == MANIFEST:
+        if path.name == contract.MANIFEST:
             return [bundle(path.parent)]
         if path.suffix == ".json":
             return [certificate(path)]
         return [Report("unknown", path, problems=["not a bundle folder or a certificate"])]
     if not path.is_dir():
         return [Report("unknown", path, problems=["does not exist"])]
-    if (path / MANIFEST).exists():
+    if (path / contract.MANIFEST).exists():
         return [bundle(path)]
     reports = []
     for candidate in sorted(path.rglob("*.json")):
-        if candidate.name == MANIFEST:
+        if candidate.name == contract.MANIFEST:
             reports.append(bundle(candidate.parent))
-        elif candidate.name != VALIDATION and _certificate_kind(candidate):
+        elif candidate.name != contract.VALIDATION and _certificate_kind(candidate):
             reports.append(certificate(candidate))
     return reports or [Report("unknown", path, problems=["no bundle or certificate found"])]
 
@@ -903,7 +845,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="verify", description=__doc__.split("\n")[0])
     p.add_argument("path", type=Path, help="a bundle folder, a folder of bundles, a certificate")
     p.add_argument(
-        "--public-key", type=Path, help=f"the platform's published {PUBLIC_KEY} (recommended)"
+        "--public-key",
+        type=Path,
+        help=f"the platform's published {contract.PUBLIC_KEY} (recommended)",
     )
     p.add_argument(
         "--key-file",

@@ -4,7 +4,7 @@
    the export layer reads the same relations whichever engine built them. #}
 
 {% macro spark_home() -%}
-    {{- return(env_var('TENANTPROOF_HOME', 'data') ~ '/spark') -}}
+    {{- return(var('tenantproof_home', env_var('TENANTPROOF_HOME', 'data')) ~ '/spark') -}}
 {%- endmacro %}
 
 {% macro engine_on_run_start() -%}

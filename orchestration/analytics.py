@@ -15,17 +15,17 @@ from dagster_dbt import get_asset_key_for_model
 
 from orchestration.dbt import warehouse_models
 from orchestration.resources import DriftNotifierResource, TenantproofResource
-from tenantproof.analytics import (
-    SNAPSHOT_MODELS,
+from tenantproof.analytics.notify import new_notices
+from tenantproof.analytics.snapshot import (
     drift_kinds,
     kind_outcomes,
     previous_flag_ids,
     publish_snapshot,
     read_meta,
+    snapshot_models,
     snapshot_path,
 )
-from tenantproof.notify import new_notices
-from tenantproof.warehouse import connect
+from tenantproof.core.warehouse import connect
 
 ASSET_KEY = dg.AssetKey("analytics_snapshot")
 KINDS = drift_kinds()
@@ -40,7 +40,7 @@ def _ids(tenants: list[str]) -> dg.MetadataValue:
 @dg.asset(
     key=ASSET_KEY,
     group_name="analytics",
-    deps=[get_asset_key_for_model([warehouse_models], model) for model in SNAPSHOT_MODELS],
+    deps=[get_asset_key_for_model([warehouse_models], model) for model in snapshot_models()],
     check_specs=[
         dg.AssetCheckSpec(k.check_name, asset=ASSET_KEY, description=k.description) for k in KINDS
     ],

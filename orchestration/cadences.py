@@ -1,14 +1,14 @@
 """The export schedule, built from the cadences in the policy matrix.
 
 A class's ``export_cadence`` (seeds/tenant_class_policies.csv) says when its tenants' bundles
-are exported; the cron of each cadence is ``tenantproof.policy.CADENCES``. The schedule ticks on
-every cron of a cadence some class uses, and each tick exports the last complete period (bundles
-are monthly periods) for exactly the tenants whose class's cadence is due then, read from the
-registry Parquet. ``monthly`` is due on the 1st; ``weekly`` on the 1st and every Monday: the
-Monday runs re-export the last complete month, so late-arriving rows and corrections reach the
-auditor within a week (the new manifest records the one it ``replaces``). On the 1st every
-cadence is due, so every tenant's last complete period is exported in one run: one scan, one
-validation. No code names a class: a class that changes cadence moves by a seed edit.
+are exported; the cron of each cadence is ``tenantproof.core.policy.CADENCES``. The schedule
+ticks on every cron of a cadence some class uses, and each tick exports the last complete period
+(bundles are monthly periods) for exactly the tenants whose class's cadence is due then, read
+from the registry Parquet. ``monthly`` is due on the 1st; ``weekly`` on the 1st and every
+Monday: the Monday runs re-export the last complete month, so late-arriving rows and corrections
+reach the auditor within a week (the new manifest records the one it ``replaces``). On the 1st
+every cadence is due, so every tenant's last complete period is exported in one run: one scan,
+one validation. No code names a class: a class that changes cadence moves by a seed edit.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ from datetime import date, datetime
 import dagster as dg
 import pyarrow.parquet as pq
 
-from orchestration.partitions import TENANT_PARTITIONS
+from orchestration.partitions import TENANT_PARTITIONS, contiguous_blocks, range_tags
 from orchestration.resources import TenantproofResource
-from tenantproof.cli import contiguous_blocks
-from tenantproof.config import Home
-from tenantproof.periods import last_complete_period
-from tenantproof.policy import CADENCES, Policy, load_policy
+from tenantproof.core.home import Home
+from tenantproof.core.periods import last_complete_period
+from tenantproof.core.policy import CADENCES, Policy, load_policy
 
 
 def tenant_classes(home: Home) -> dict[str, str]:
@@ -84,8 +83,7 @@ def cadence_run_requests(
         dg.RunRequest(
             run_key=f"bundles-{label}-{period}-{today.isoformat()}-{first}",
             tags={
-                "dagster/asset_partition_range_start": f"{period}|{first}",
-                "dagster/asset_partition_range_end": f"{period}|{last}",
+                **range_tags((period, first), (period, last)),
                 "tenantproof/export_cadence": label,
             },
         )

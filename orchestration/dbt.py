@@ -1,5 +1,6 @@
 """One @dbt_assets over the whole project: `dbt build`, so dbt tests become asset checks."""
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,11 +14,10 @@ from dagster_dbt import (
 
 from orchestration.project import dbt_project
 from orchestration.resources import TenantproofResource
-from tenantproof.buildstate import full_refresh_reason, record_build
-from tenantproof.config import KEEP_DBT_RUNS, prune_dbt_runs
-from tenantproof.engine import (
+from tenantproof.core.home import KEEP_DBT_RUNS, prune_dbt_runs
+from tenantproof.transform.buildstate import full_refresh_reason, record_build
+from tenantproof.transform.engine import (
     dbt_target,
-    engine_name,
     hand_raw_to_spark,
     mount_spark_relations,
     require_engine,
@@ -58,9 +58,10 @@ def warehouse_models(
     """Staging, intermediate, marts and the export-shaped models, with their data tests. The
     large marts are incremental; a changed policy or registry, or removed rows, rebuild them in
     full (tenantproof/buildstate.py)."""
-    home = tenantproof.get_home()
+    settings = tenantproof.settings()
+    home = settings.home.ensure()
     version = tenantproof.policy().version
-    engine = engine_name()
+    engine = settings.engine
     require_engine(engine)
     reason = full_refresh_reason(home, version, engine)
     args = ["build", "--full-refresh"] if reason else ["build"]
@@ -74,8 +75,11 @@ def warehouse_models(
     # The run's artefacts and logs (compiled SQL, dbt.log) name tenants: they stay in the home,
     # which tenant deletion sweeps, never in the repository; the last few runs are kept.
     run_dir = home.dbt_target / f"warehouse_models-{context.run.run_id[:8]}"
+    # dbt reads the run's settings (home, memory limit, as-of time) as vars, not the environment.
     invocation = dbt.cli(
-        [*args, "--target", dbt_target(engine)], context=context, target_path=run_dir
+        [*args, "--target", dbt_target(engine), "--vars", json.dumps(settings.dbt_vars())],
+        context=context,
+        target_path=run_dir,
     )
     # dbt holds the warehouse file while it runs: the results wait for it to finish, so that
     # each table's materialization can carry its rows and tenants (one writer per file).

@@ -1,4 +1,4 @@
-"""The tenant deletion job: ``tenantproof.deletion`` run by Dagster, which also forgets the
+"""The tenant deletion job: ``tenantproof.erasure.deletion`` run by Dagster, which also forgets the
 tenant's partitions (the dynamic partition and the materialisation history of its bundles)."""
 
 from typing import Any
@@ -9,7 +9,7 @@ from orchestration.exports import ASSET_KEY
 from orchestration.partitions import TENANT_PARTITIONS
 from orchestration.resources import TenantproofResource
 from orchestration.schedules import tenant_audit_bundles_job
-from tenantproof.deletion import DeletionIncomplete, UnknownTenant, delete_tenant
+from tenantproof.erasure.deletion import DeletionIncomplete, UnknownTenant, delete_tenant
 
 
 def _tenant_alone(tags: dict[str, str], tenant_id: str, order: list[str]) -> bool | None:

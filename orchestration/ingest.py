@@ -7,15 +7,15 @@ whose counts do not add up (CountMismatch), so the counts reported here add up p
 import dagster as dg
 
 from orchestration.resources import TenantproofResource
-from tenantproof.ingest import (
+from tenantproof.core.keys import LocalKeyStore
+from tenantproof.core.sources import EVENT_SOURCES, TENANTS, Source
+from tenantproof.ingest.load import (
     IngestReport,
     ingest_source,
     publish_registry,
     quarantine_counts,
     sync_hash_keys,
 )
-from tenantproof.keys import LocalKeyStore
-from tenantproof.sources import EVENT_SOURCES, TENANTS, Source
 
 GROUP = "ingest"
 

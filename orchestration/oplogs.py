@@ -8,7 +8,7 @@ built from them, and lineage must not loop."""
 import dagster as dg
 
 from orchestration.resources import TenantproofResource
-from tenantproof.oplogs import load_operational_logs
+from tenantproof.core.oplogs import load_operational_logs
 
 GROUP = "ingest"
 

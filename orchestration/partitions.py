@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dagster as dg
 
 TENANT_PARTITIONS = dg.DynamicPartitionsDefinition(name="tenants")
@@ -29,3 +31,30 @@ def split_keys(keys: list[str]) -> tuple[list[str], list[str]]:
             "launch one run per period instead"
         )
     return tenants, periods
+
+
+def contiguous_blocks(order: Sequence[str], chosen: Sequence[str]) -> list[tuple[str, str]]:
+    """The chosen tenants as runs of neighbours in partition order: a range over a
+    multi-partition is a rectangle, so each block is one run (one scan, one validation)."""
+    positions = sorted(order.index(t) for t in chosen)
+    blocks: list[list[int]] = []
+    for pos in positions:
+        if blocks and pos == blocks[-1][-1] + 1:
+            blocks[-1].append(pos)
+        else:
+            blocks.append([pos])
+    return [(order[b[0]], order[b[-1]]) for b in blocks]
+
+
+def bundle_key(period: str, tenant: str) -> str:
+    """The string form of one bundle partition key: ``period|tenant``."""
+    return f"{period}|{tenant}"
+
+
+def range_tags(first: tuple[str, str], last: tuple[str, str]) -> dict[str, str]:
+    """The run tags of a single run over the rectangle of bundle partitions between two
+    (period, tenant) corners."""
+    return {
+        "dagster/asset_partition_range_start": bundle_key(*first),
+        "dagster/asset_partition_range_end": bundle_key(*last),
+    }

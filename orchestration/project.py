@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dagster_dbt import DbtProject
 
-from tenantproof.config import PROJECT_DIR
+from tenantproof.core.home import PROJECT_DIR
 
 dbt_project = DbtProject(project_dir=PROJECT_DIR, profiles_dir=PROJECT_DIR / "profiles")
 dbt_project.prepare_if_dev()

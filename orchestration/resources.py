@@ -1,4 +1,5 @@
-"""Resources: where the data home is, and the one connection that writes the warehouse."""
+"""Resources: the run's settings (the data home among them) and the one connection that writes
+the warehouse."""
 
 import os
 import shutil
@@ -9,35 +10,70 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-from dagster_dbt import DbtCliResource
+from dagster_dbt import DbtCliResource, DbtProject
 
 from orchestration.project import dbt_project
-from tenantproof.config import DEFAULT_MEMORY_LIMIT, MEMORY_ENV, Home
-from tenantproof.engine import engine_name
-from tenantproof.notify import JsonlNotifier, LogNotifier, Notifier
-from tenantproof.policy import Policy, load_policy
-from tenantproof.warehouse import connect
+from tenantproof.analytics.notify import JsonlNotifier, LogNotifier, Notifier
+from tenantproof.core.home import Home
+from tenantproof.core.policy import Policy, load_policy
+from tenantproof.core.settings import Settings
+from tenantproof.core.warehouse import connect
 
 
 class TenantproofResource(dg.ConfigurableResource):
-    """The data home. Left unset, it is ``TENANTPROOF_HOME`` (default ``./data``), read when a
-    run starts, so dbt (which reads the same variable) and Python always agree."""
+    """The run's settings. Each field left unset is its environment variable (read when a run
+    starts, never at import time), else the default; a field that is set wins over the
+    variable. ``read_environment=False`` reads no variable at all: the CLI and the release
+    gate hand over settings they resolved themselves (``from_settings``)."""
 
     home: str | None = None
-    memory_limit: str | None = None  # default: TENANTPROOF_MEMORY_LIMIT, else 4GB
+    engine: str | None = None
+    as_of: str | None = None
+    memory_limit: str | None = None
+    signing_key: str | None = None
+    export_roots: dict[str, str] | None = None  # region -> exports root
+    seeds_dir: str | None = None  # the policy seeds (default: the project's seeds/)
+    read_environment: bool = True
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, seeds_dir: Path | None = None
+    ) -> "TenantproofResource":
+        home = settings.home
+        return cls(
+            home=str(home.root),
+            engine=settings.engine,
+            as_of=settings.as_of,
+            memory_limit=settings.memory_limit,
+            signing_key=str(home.signing_key_path),
+            export_roots={region: str(root) for region, root in home.export_roots},
+            seeds_dir=None if seeds_dir is None else str(seeds_dir),
+            read_environment=False,
+        )
+
+    def settings(self) -> Settings:
+        return Settings.resolve(
+            home=self.home,
+            engine=self.engine,
+            as_of=self.as_of,
+            memory_limit=self.memory_limit,
+            signing_key=self.signing_key,
+            export_roots=self.export_roots,
+            environ=os.environ if self.read_environment else {},
+            policy=self.policy(),
+        )
 
     def get_home(self) -> Home:
-        return (Home.from_env() if self.home is None else Home.from_env(self.home)).ensure()
+        return self.settings().home.ensure()
 
     def policy(self) -> Policy:
-        return load_policy()
+        return load_policy(Path(self.seeds_dir)) if self.seeds_dir else load_policy()
 
     @contextmanager
     def warehouse(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """The writer connection; closed before anything else (dbt) opens the file."""
-        home = self.get_home()
-        limit = self.memory_limit or os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY_LIMIT
-        con = connect(home.warehouse, memory_limit=limit)
+        settings = self.settings()
+        con = connect(settings.home.warehouse, memory_limit=settings.memory_limit)
         try:
             yield con
         finally:
@@ -62,14 +98,25 @@ def dbt_executable() -> str:
     return shutil.which("dbt") or "dbt"
 
 
-def build_resources() -> dict[str, object]:
-    engine_name()  # an unknown TENANTPROOF_ENGINE stops the code location from loading
+def build_resources(
+    settings: Settings | None = None,
+    project_dir: Path | None = None,
+    seeds_dir: Path | None = None,
+) -> dict[str, object]:
+    """The definitions' resources: from the environment when a run starts (``dagster dev``), or
+    from settings the caller resolved (the CLI; the release gate's scratch home, with its own
+    copy of the dbt project in ``project_dir`` and its seeds in ``seeds_dir``)."""
+    if settings is None:
+        tenantproof = TenantproofResource()
+        tenantproof.settings()  # an unknown TENANTPROOF_ENGINE stops the code location loading
+    else:
+        tenantproof = TenantproofResource.from_settings(settings, seeds_dir)
+    project: DbtProject | str = dbt_project if project_dir is None else str(project_dir)
+    profiles = dbt_project.profiles_dir if project_dir is None else str(project_dir / "profiles")
     return {
-        "tenantproof": TenantproofResource(),
+        "tenantproof": tenantproof,
         "drift_notifier": DriftNotifierResource(),
         "dbt": DbtCliResource(
-            project_dir=dbt_project,
-            profiles_dir=dbt_project.profiles_dir,
-            dbt_executable=dbt_executable(),
+            project_dir=project, profiles_dir=profiles, dbt_executable=dbt_executable()
         ),
     }

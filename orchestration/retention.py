@@ -1,10 +1,13 @@
-"""Retention purge: ``tenantproof.retention`` run by Dagster as its own job, before the
+"""Retention purge: ``tenantproof.erasure.retention`` run by Dagster as its own job, before the
 daily warehouse build, so the marts rebuilt after it hold nothing past any class's window."""
+
+from datetime import UTC, datetime
 
 import dagster as dg
 
 from orchestration.resources import TenantproofResource
-from tenantproof.retention import default_as_of, purge_expired, retention_violations
+from tenantproof.core.settings import parse_as_of
+from tenantproof.erasure.retention import purge_expired, retention_violations
 
 GROUP = "retention"
 
@@ -26,10 +29,13 @@ class RetentionConfig(dg.Config):
 def retention_purge(
     context: dg.AssetExecutionContext, config: RetentionConfig, tenantproof: TenantproofResource
 ) -> dg.MaterializeResult:
-    from datetime import datetime
-
-    home = tenantproof.get_home()
-    as_of = datetime.fromisoformat(config.as_of) if config.as_of else default_as_of()
+    settings = tenantproof.settings()
+    home = settings.home.ensure()
+    as_of = (
+        parse_as_of(config.as_of, "as_of")
+        if config.as_of
+        else settings.as_of_time(datetime.now(UTC))
+    )
     policy = tenantproof.policy()
     with tenantproof.warehouse() as con:
         purges = purge_expired(con, home, policy, as_of)

@@ -5,7 +5,8 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from orchestration.partitions import TENANT_PARTITIONS
-from tenantproof.config import Home
+from orchestration.resources import TenantproofResource
+from tenantproof.core.home import Home
 
 
 def registered_tenants(home: Home) -> list[str]:
@@ -24,9 +25,9 @@ def sync_tenant_partitions(instance: dg.DagsterInstance, home: Home) -> list[str
 
 
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
-def tenant_partitions_sensor(context: dg.SensorEvaluationContext):
+def tenant_partitions_sensor(context: dg.SensorEvaluationContext, tenantproof: TenantproofResource):
     """Adds a tenant partition for every tenant in the registry."""
-    home = Home.from_env()
+    home = tenantproof.settings().home
     existing = set(context.instance.get_dynamic_partitions(TENANT_PARTITIONS.name))
     new = [t for t in registered_tenants(home) if t not in existing]
     if not new:

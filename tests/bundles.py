@@ -9,13 +9,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from exports import verify
+from exports import contract, verify
 from exports.encryption import KEY_STORE
 
 
 def _encryption(path: Path, home_root: Path) -> tuple[str, str] | None:
     """(tenant, key) when the bundle's manifest marks the file encrypted, else None."""
-    manifest = path.parent / verify.MANIFEST
+    manifest = path.parent / contract.MANIFEST
     if not manifest.exists():
         return None
     doc = json.loads(manifest.read_text(encoding="utf-8"))

@@ -13,12 +13,21 @@ from pathlib import Path
 
 import pytest
 
-from tenantproof import artefacts, release_gate
-from tenantproof.config import HOME_ENV, SEEDS_DIR, Home
-from tenantproof.warehouse import connect
+from tenantproof.compliance import artefacts, release_gate
+from tenantproof.core.home import SEEDS_DIR, Home
+from tenantproof.core.settings import HOME_ENV, Settings
+from tenantproof.core.warehouse import connect
 
 AS_OF = date(2026, 11, 15)
 AS_OF_ENV = "TENANTPROOF_AS_OF"  # read by the dbt macro as_of()
+
+
+def settings_for(home: Home | Path) -> Settings:
+    """The settings of a run on this home: the rest from the environment, as the CLI does."""
+    root = home.root if isinstance(home, Home) else home
+    return Settings.from_environment(home=root)
+
+
 LAST_PERIOD = "2026-10"
 TENANTS = 12
 FAMILIES = (  # control families of seeds/controls.csv
@@ -57,8 +66,8 @@ def names_another_tenant(texts: list[str], tenant_id: str, built: BuiltHome) -> 
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltHome]:
-    from tenantproof.cli import available_periods, build, export
-    from tenantproof.generate import generate
+    from orchestration.runner import available_periods, build, export
+    from tenantproof.demo.generate import generate
 
     root = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as mp:
@@ -67,9 +76,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltHome]:
         mp.setenv(AS_OF_ENV, AS_OF.isoformat())
         home = Home(root).ensure()
         generate(root, tenants=TENANTS, events=3000, seed=11, as_of=AS_OF)
-        build(home)
+        build(settings_for(home))
         periods = available_periods(home, LAST_PERIOD)
-        export(home, periods, None)
+        export(settings_for(home), periods, None)
         con = connect(home.warehouse, read_only=True)
         identifiers = dict(con.execute("select tenant_id, tenant_name from raw.tenants").fetchall())
         con.close()

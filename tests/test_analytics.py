@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from tenantproof.analytics import (
+from tenantproof.analytics.notify import LogNotifier, new_notices
+from tenantproof.analytics.snapshot import (
     DriftKind,
     flags_for,
     freshness_matrix,
@@ -18,8 +19,7 @@ from tenantproof.analytics import (
     matrix_html,
     natural_key,
 )
-from tenantproof.notify import LogNotifier, new_notices
-from tenantproof.oplogs import (
+from tenantproof.core.oplogs import (
     published_bundles,
     read_isolation_incidents,
     record_isolation_incident,
@@ -165,7 +165,7 @@ def test_notices_are_the_flags_first_seen_after_the_cursor() -> None:
 
 
 def test_a_deleted_tenant_leaves_the_isolation_log(tmp_path: Path) -> None:
-    from tenantproof.oplogs import forget_tenant
+    from tenantproof.core.oplogs import forget_tenant
 
     log = tmp_path / "isolation_incidents.jsonl"
     for run, tenants in (("r1", ["t1"]), ("r2", ["t1", "t2"]), ("r3", ["t3"])):

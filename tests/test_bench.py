@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from tenantproof import bench
-from tenantproof.config import HOME_ENV, MEMORY_ENV
+from tenantproof.bench import benchmark as bench
+from tenantproof.core.settings import HOME_ENV, MEMORY_ENV
 
 
 def test_the_harness_measures_every_stage_and_writes_results(tmp_path, monkeypatch):

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from exports import verify
-from tenantproof.cli import auditor_key_file, period_blocks
+from exports import contract, verify
+from exports.encryption import auditor_key_file
+from orchestration.runner import period_blocks
 from tests.conftest import BuiltHome, bundle_dirs
 
 THIS_MONTH = datetime.now(UTC).strftime("%Y-%m")
@@ -42,7 +43,7 @@ def test_an_auditor_key_file_holds_one_tenants_key_and_opens_only_its_bundles(
     built: BuiltHome, tmp_path
 ) -> None:
     home = built.home
-    manifests = {d: json.loads((d / verify.MANIFEST).read_text()) for d in bundle_dirs(home)}
+    manifests = {d: json.loads((d / contract.MANIFEST).read_text()) for d in bundle_dirs(home)}
     encrypted = sorted(
         {m["tenant_id"] for m in manifests.values() if any(f.get("encrypted") for f in m["files"])}
     )
@@ -53,7 +54,7 @@ def test_an_auditor_key_file_holds_one_tenants_key_and_opens_only_its_bundles(
     keys = verify.load_tenant_keys(out)
     assert list(keys) == [tenant]
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
-    public = (home.exports / verify.PUBLIC_KEY).read_bytes()
+    public = (home.exports / contract.PUBLIC_KEY).read_bytes()
     mine = next(d for d, m in manifests.items() if m["tenant_id"] == tenant)
     report = verify.verify_bundle(mine, public, keys=keys)
     assert report.ok, report.problems

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tenantproof.analytics import STATUS_STYLE, read_table
-from tenantproof.config import HOME_ENV, PROJECT_DIR, Home
+from tenantproof.analytics.snapshot import STATUS_STYLE, read_table
+from tenantproof.core.home import PROJECT_DIR, Home
+from tenantproof.core.settings import HOME_ENV
 from tests.conftest import BuiltHome
 
 APP = PROJECT_DIR / "dashboard" / "app.py"

@@ -49,10 +49,11 @@ def test_the_schedule_exports_every_tenant_in_one_run_on_the_first_and_weekly_cl
     tmp_path: Path, monkeypatch
 ) -> None:
     from orchestration.resources import TenantproofResource
-    from tenantproof.config import HOME_ENV, Home
+    from tenantproof.core.home import Home
+    from tenantproof.core.settings import HOME_ENV
 
     home = Home(tmp_path / "home").ensure()
-    monkeypatch.setenv(HOME_ENV, str(home.root))  # the variable wins over a configured home
+    monkeypatch.setenv(HOME_ENV, str(tmp_path / "elsewhere"))  # a configured home wins
     home.registry.parent.mkdir(parents=True, exist_ok=True)
     classes = {"t1": "standard", "t2": "regulated", "t10": "enterprise", "t11": "regulated"}
     pq.write_table(
@@ -109,7 +110,7 @@ def test_cron_matching_follows_cron() -> None:
 
 
 def test_the_analytics_snapshot_reads_the_drift_marts_and_checks_each_kind() -> None:
-    from tenantproof.analytics import drift_kinds
+    from tenantproof.analytics.snapshot import drift_kinds
 
     graph = defs.resolve_asset_graph()
     snapshot = graph.get(dg.AssetKey("analytics_snapshot"))
@@ -131,7 +132,7 @@ def test_the_analytics_snapshot_reads_the_drift_marts_and_checks_each_kind() -> 
 
 
 def test_built_tables_materialize_with_their_rows_and_tenants(built) -> None:
-    from tenantproof.warehouse import connect
+    from tenantproof.core.warehouse import connect
 
     con = connect(built.home.warehouse, read_only=True)
     try:
@@ -156,22 +157,31 @@ def test_built_tables_materialize_with_their_rows_and_tenants(built) -> None:
 def test_the_partitions_sensor_adds_each_registered_tenant_once(
     tmp_path: Path, monkeypatch
 ) -> None:
+    from orchestration.resources import TenantproofResource
     from orchestration.sensors import tenant_partitions_sensor
-    from tenantproof.config import HOME_ENV, Home
+    from tenantproof.core.home import Home
+    from tenantproof.core.settings import HOME_ENV
 
     home = Home(tmp_path / "home").ensure()
     monkeypatch.setenv(HOME_ENV, str(home.root))
+    resources = {"tenantproof": TenantproofResource()}  # the home from the variable
     with dg.instance_for_test() as instance:
-        skipped = tenant_partitions_sensor(dg.build_sensor_context(instance=instance))
+        skipped = tenant_partitions_sensor(
+            dg.build_sensor_context(instance=instance, resources=resources)
+        )
         assert isinstance(skipped, dg.SkipReason), "no registry published yet"
         home.registry.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.table({"tenant_id": ["t2", "t1", "t10"]}), home.registry)
-        result = tenant_partitions_sensor(dg.build_sensor_context(instance=instance))
+        result = tenant_partitions_sensor(
+            dg.build_sensor_context(instance=instance, resources=resources)
+        )
         (request,) = result.dynamic_partitions_requests
         assert (request.partitions_def_name, list(request.partition_keys)) == (
             "tenants",
             ["t1", "t10", "t2"],
         )
         instance.add_dynamic_partitions("tenants", list(request.partition_keys))
-        again = tenant_partitions_sensor(dg.build_sensor_context(instance=instance))
+        again = tenant_partitions_sensor(
+            dg.build_sensor_context(instance=instance, resources=resources)
+        )
         assert isinstance(again, dg.SkipReason)

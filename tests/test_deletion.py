@@ -19,20 +19,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import tenantproof.deletion as deletion
-from exports import verify
+import tenantproof.erasure.deletion as deletion
+from exports import contract, verify
+from orchestration import runner
 from orchestration.definitions import defs
-from tenantproof import cli
-from tenantproof.certificates import Check, write_certificate, write_purge_record
-from tenantproof.config import Home
-from tenantproof.deletion import Identifiers, UnknownTenant, delete_tenant
-from tenantproof.ingest import ingest_source
-from tenantproof.policy import load_policy
-from tenantproof.reconcile import reconcile
-from tenantproof.sources import AUDIT_EVENTS, TENANTS
-from tenantproof.warehouse import connect
+from tenantproof.analytics.reconcile import reconcile
+from tenantproof.cli.main import main as cli_main
+from tenantproof.core.home import Home
+from tenantproof.core.policy import load_policy
+from tenantproof.core.sources import AUDIT_EVENTS, TENANTS
+from tenantproof.core.warehouse import connect
+from tenantproof.erasure.certificates import Check, write_certificate, write_purge_record
+from tenantproof.erasure.deletion import Identifiers, UnknownTenant, delete_tenant
+from tenantproof.ingest.load import ingest_source
 from tests.bundles import read_table, read_text
-from tests.conftest import bundle_dirs
+from tests.conftest import bundle_dirs, settings_for
 
 # t3 has its own delivery folder, a row inside t2's delivery (a refused cross-tenant write) and
 # its name in another tenant's event; t10 is named by id in t1's events.
@@ -40,7 +41,7 @@ DELETED = "t3"
 
 
 def public_key(home: Home) -> bytes:
-    return (home.exports / verify.PUBLIC_KEY).read_bytes()
+    return (home.exports / contract.PUBLIC_KEY).read_bytes()
 
 
 def word_pattern(tenant: str, name: str) -> re.Pattern[str]:
@@ -156,7 +157,9 @@ def test_deleting_a_tenant_removes_it_everywhere_and_proves_it(home, built):
     assert {"tenants/tenants.csv", "audit_events/tenants/t2/delivery-0001.jsonl"} <= set(
         landing_remnants(home, DELETED, name)
     )
-    cli.export(home, built.periods[-1:], [DELETED])  # a bundle run of this tenant alone
+    runner.export(
+        settings_for(home), built.periods[-1:], [DELETED]
+    )  # a bundle run of this tenant alone
     with dg.DagsterInstance.from_config(str(home.dagster_home)) as instance:
         alone = [
             r.run_id
@@ -167,7 +170,7 @@ def test_deleting_a_tenant_removes_it_everywhere_and_proves_it(home, built):
     assert alone
     region_folder = next(home.exports.glob(f"*/{DELETED}"))
     bundles = {
-        str(f.relative_to(home.exports)): verify.sha256_file(f / verify.MANIFEST)
+        str(f.relative_to(home.exports)): contract.sha256_file(f / contract.MANIFEST)
         for f in bundle_dirs(home)
         if f.parent == region_folder
     }
@@ -189,7 +192,9 @@ def test_deleting_a_tenant_removes_it_everywhere_and_proves_it(home, built):
     for expected in ("landing", "exports", "keys", "registry", "reports"):
         assert any(f.startswith(expected) for f in found), expected
 
-    certificate = cli.delete_tenant(home, DELETED, "contract ended", "dpo@platform.example")
+    certificate = runner.delete_tenant(
+        settings_for(home), DELETED, "contract ended", "dpo@platform.example"
+    )
 
     assert remnants(home, DELETED, name) == {}
     assert landing_remnants(home, DELETED, name) == []
@@ -275,7 +280,7 @@ def test_after_deletion_a_rebuild_loads_nothing_again_and_later_rows_are_quarant
     (home.landing / "tenants" / "re-registration.csv").write_text(
         f"{header}\n{DELETED},Clearpeak Outfitters,regulated,eu,2024-01-01T00:00:00Z,\n"
     )
-    cli.build(home)
+    runner.build(settings_for(home))
     # the rewritten landing files do not load again: only the two new files are read
     files, rows = fetch(home, "select count(*), sum(rows_read) from raw.file_ledger")
     assert (files, rows) == (ledger_before[0] + 2, ledger_before[1] + 2)
@@ -297,7 +302,7 @@ def test_after_deletion_a_rebuild_loads_nothing_again_and_later_rows_are_quarant
 def test_deleting_an_unknown_tenant_is_an_error_that_changes_nothing(home):
     before = snapshot(home.root)
     with pytest.raises(SystemExit, match="tenant t999 is not in the tenant registry"):
-        cli.main(["delete-tenant", "t999", "--reason", "typo"])
+        cli_main(["delete-tenant", "t999", "--reason", "typo"])
     with pytest.raises(UnknownTenant):
         delete_tenant(home, "t999", "typo", requested_by="test")
     assert snapshot(home.root) == before
@@ -319,7 +324,7 @@ def test_a_deletion_killed_midway_completes_on_a_rerun(
     rows = count(home, "select count(*) from raw.audit_events where tenant_id = ?", [tenant])
     assert rows > 0 and remnants(home, tenant, name)
     manifests = sorted(
-        verify.sha256_file(f / verify.MANIFEST)
+        contract.sha256_file(f / contract.MANIFEST)
         for f in bundle_dirs(home)
         if f.parent.name == tenant
     )
@@ -453,7 +458,7 @@ def test_a_retention_purge_record_is_signed_and_verified(tmp_path):
         checks=[check],
     )
     assert path.parent == home.deletions / "t1" / "retention"
-    key = path.with_name(verify.PUBLIC_KEY).read_bytes()
+    key = path.with_name(contract.PUBLIC_KEY).read_bytes()
     report = verify.verify_certificate(path, key)
     assert report.ok and report.kind == "retention_purge", report.problems
     doc = json.loads(path.read_text())
@@ -498,7 +503,7 @@ def test_a_deletion_certificate_that_claims_a_remaining_row_fails(tmp_path):
         "verified": True,
     }
     good = write_certificate(home.deletions / "t1" / "certificate.json", base, None, home)
-    key = good.with_name(verify.PUBLIC_KEY).read_bytes()
+    key = good.with_name(contract.PUBLIC_KEY).read_bytes()
     assert verify.verify_certificate(good, key).ok
     bad_tables = [{"table": "raw.audit_events", "rows_before": 3, "rows_after": 1}]
     bad = write_certificate(tmp_path / "bad.json", {**base, "tables": bad_tables}, None, home)

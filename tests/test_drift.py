@@ -20,11 +20,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tenantproof.config import HOME_ENV, SEEDS_DIR, Home
-from tenantproof.oplogs import record_isolation_incident
-from tenantproof.sources import ACCESS_HISTORY, AUDIT_EVENTS, EVIDENCE_EVENTS, INCIDENTS
-from tenantproof.warehouse import connect
-from tests.conftest import AS_OF_ENV
+from tenantproof.core.home import SEEDS_DIR, Home
+from tenantproof.core.oplogs import record_isolation_incident
+from tenantproof.core.settings import HOME_ENV
+from tenantproof.core.sources import ACCESS_HISTORY, AUDIT_EVENTS, EVIDENCE_EVENTS, INCIDENTS
+from tenantproof.core.warehouse import connect
+from tests.conftest import AS_OF_ENV, settings_for
 
 AS_OF = dt.datetime(2026, 11, 15)
 DAY = dt.timedelta(days=1)
@@ -320,7 +321,7 @@ def query(home: Home, sql: str) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homes]:
-    from tenantproof.cli import build
+    from orchestration.runner import build
 
     built = {}
     for name, landing in (("clean", clean_landing()), ("planted", planted_landing())):
@@ -352,7 +353,7 @@ def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homes]:
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv(HOME_ENV, str(root))
             mp.setenv(AS_OF_ENV, AS_OF.isoformat(sep=" "))
-            build(home)
+            build(settings_for(home))
         built[name] = home
     yield Homes(**built)
 
@@ -526,7 +527,7 @@ def test_maturity_levels_and_the_reason_for_each_level_not_reached(homes: Homes)
 def test_the_snapshot_checks_name_the_impacted_tenants(homes: Homes) -> None:
     import dagster as dg
 
-    from tenantproof.analytics import drift_kinds
+    from tenantproof.analytics.snapshot import drift_kinds
 
     expected = {
         "evidence_fresh": ["t1"],
@@ -562,7 +563,7 @@ def test_the_sensor_hands_new_flags_to_the_notifier_once(
 
     from orchestration.analytics import drift_flags_sensor
     from orchestration.resources import DriftNotifierResource, TenantproofResource
-    from tenantproof.analytics import publish_snapshot
+    from tenantproof.analytics.snapshot import publish_snapshot
 
     home = Home(tmp_path / "home")
     shutil.copytree(homes.planted.root, home.root)
@@ -603,7 +604,7 @@ def test_the_export_logs_an_isolation_incident_when_validation_catches_a_leak(
     built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import exports.pipeline as pipeline
-    from tenantproof.cli import export
+    from orchestration.runner import export
 
     home = Home(tmp_path / "home")
     shutil.copytree(built.home.root, home.root)
@@ -627,11 +628,11 @@ def test_the_export_logs_an_isolation_incident_when_validation_catches_a_leak(
         return [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
 
     before = logged()
-    export(home, ["2026-10"], ["t2", "t3"])
+    export(settings_for(home), ["2026-10"], ["t2", "t3"])
     assert logged() == before, "a clean export logs nothing"
     monkeypatch.setattr(pipeline, "stage_bundles", leak)
     with pytest.raises(SystemExit, match="nothing was published"):
-        export(home, ["2026-10"], None)  # every tenant in one run
+        export(settings_for(home), ["2026-10"], None)  # every tenant in one run
     entries = logged()[len(before) :]
     assert len(entries) == 1
     # the leaking bundle's owner and the tenant whose row it holds, not the whole run
@@ -654,7 +655,7 @@ def test_the_export_logs_an_isolation_incident_when_validation_catches_a_leak(
 
     monkeypatch.setattr(pipeline, "stage_bundles", mention)
     with pytest.raises(SystemExit, match="nothing was published"):
-        export(home, ["2026-10"], None)
+        export(settings_for(home), ["2026-10"], None)
     entries = logged()[len(before) :]
     assert len(entries) == 2
     assert entries[1]["tenants"] == ["t2", "t5"]
@@ -739,7 +740,7 @@ def test_the_trend_counts_each_day_of_the_snapshot(homes: Homes) -> None:
     stale from 2026-10-16; its other 3 controls' evidence (observed at midnight starting
     2026-11-14) counts from the end of 2026-11-13. t4 (4 controls, all missing) only from its
     onboarding day to its offboarding day."""
-    from tenantproof.analytics import read_table, trend
+    from tenantproof.analytics.snapshot import read_table, trend
 
     history = read_table(homes.planted.analytics, "evidence_freshness_history")
 

@@ -11,15 +11,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tenantproof import cli
-from tenantproof.buildstate import full_refresh_reason, record_build
-from tenantproof.config import PROJECT_DIR, Home
-from tenantproof.engine import (
-    ENGINE_ENV,
+from tenantproof.cli.main import main as cli_main
+from tenantproof.core.home import PROJECT_DIR, Home
+from tenantproof.core.settings import ENGINE_ENV, Settings, UnknownEngine
+from tenantproof.transform.buildstate import full_refresh_reason, record_build
+from tenantproof.transform.engine import (
     SPARK_RAW_TABLES,
     EngineUnavailable,
-    UnknownEngine,
-    engine_name,
     hand_raw_to_spark,
     mount_spark_relations,
     require_engine,
@@ -32,13 +30,14 @@ def test_the_engine_is_a_setting_and_an_unknown_one_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv(ENGINE_ENV, raising=False)
-    assert engine_name() == "duckdb"
+    assert Settings.from_environment().engine == "duckdb"
     monkeypatch.setenv(ENGINE_ENV, " Spark ")
-    assert engine_name() == "spark"
+    assert Settings.from_environment().engine == "spark"
+    assert Settings.from_environment(engine="duckdb").engine == "duckdb", "explicit wins"
     monkeypatch.setenv(ENGINE_ENV, "oracle")
     with pytest.raises(UnknownEngine, match=r"TENANTPROOF_ENGINE='oracle' .* duckdb, spark"):
-        engine_name()
-    assert cli.main(["summary"]) == 2
+        Settings.from_environment()
+    assert cli_main(["summary"]) == 2
     assert "TENANTPROOF_ENGINE='oracle' is not a known engine" in capsys.readouterr().err
 
 

@@ -12,12 +12,12 @@ import pyarrow.parquet as pq
 from exports import verify
 from exports.contract import check_bundle
 from exports.encryption import KEY_STORE, encrypt_parquet
-from tenantproof.config import SEEDS_DIR
-from tenantproof.policy import load_policy
-from tenantproof.reconcile import reconcile
-from tenantproof.warehouse import connect
+from tenantproof.analytics.reconcile import reconcile
+from tenantproof.core.home import SEEDS_DIR
+from tenantproof.core.policy import load_policy
+from tenantproof.core.warehouse import connect
 from tests.bundles import read_table, read_text  # decrypts encrypted classes' files
-from tests.conftest import TENANTS, bundle_dirs
+from tests.conftest import TENANTS, bundle_dirs, settings_for
 
 
 def rows(built, tenant: str, kind: str) -> list[dict]:
@@ -288,7 +288,7 @@ def test_every_loaded_row_is_accounted_for(built):
 
 
 def test_rebuilding_on_the_same_files_changes_no_count(use_home):
-    from tenantproof.cli import build
+    from orchestration.runner import build
 
     def counts():
         con = connect(use_home.home.warehouse, read_only=True)
@@ -298,5 +298,5 @@ def test_rebuilding_on_the_same_files_changes_no_count(use_home):
             con.close()
 
     before = counts()
-    build(use_home.home)
+    build(settings_for(use_home.home))
     assert counts() == before

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 import exports.pipeline as pipeline
-from tenantproof.cli import export
+from orchestration.runner import export
+from tests.conftest import settings_for
 from tests.test_isolation import PERIOD, assert_refused, bundle_of, plant, snapshot
 
 
@@ -34,7 +35,7 @@ def test_a_run_stopped_during_encryption_leaves_nothing_staged_or_published(use_
     monkeypatch.setattr(pipeline, "_encrypt_all", stop)
     before = snapshot(use_home.home)
     with pytest.raises((KeyboardInterrupt, SystemExit)):
-        export(use_home.home, [PERIOD], ["t2", "t3"])
+        export(settings_for(use_home.home), [PERIOD], ["t2", "t3"])
     assert snapshot(use_home.home) == before
     assert [p for p in use_home.home.staging.iterdir() if p.is_dir()] == []
 
@@ -45,7 +46,7 @@ def test_a_region_root_configured_inside_another_publishes_nothing(use_home, mon
     monkeypatch.setenv("TENANTPROOF_EXPORT_ROOT_US", str(use_home.home.exports / "eu" / "t1"))
     before = snapshot(use_home.home)
     with pytest.raises(SystemExit, match="lies under region us's exports root"):
-        export(use_home.home, [PERIOD], ["t1", "t2"])
+        export(settings_for(use_home.home), [PERIOD], ["t1", "t2"])
     assert snapshot(use_home.home) == before
     assert [p for p in use_home.home.staging.iterdir() if p.is_dir()] == []
 
@@ -63,5 +64,6 @@ def test_publish_refuses_a_tenant_or_period_that_is_not_one_plain_folder(tmp_pat
     (staged / "manifest.json").write_text("{}")
     bundle = StagedBundle(tenant, "standard", "eu", "standard", period, staged)
     with pytest.raises(CrossTenantAccess, match="would leave its region's exports root"):
-        publish(bundle, tmp_path / "exports", "run")
+        roots = {r: (tmp_path / "exports" / r).resolve() for r in ("eu", "us")}
+        publish(bundle, "run", roots)
     assert staged.exists() and not (tmp_path / "exports" / "us").exists()

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from exports.contract import FRESHNESS_REPORT as REPORT
 from exports.contract import check_bundle
-from exports.freshness_report import REPORT
-from tenantproof.config import HOME_ENV, Home
-from tests.conftest import BuiltHome, bundle_dirs, names_another_tenant
+from tenantproof.core.home import Home
+from tenantproof.core.settings import HOME_ENV
+from tests.conftest import BuiltHome, bundle_dirs, names_another_tenant, settings_for
 
 
 def report_of(folder: Path) -> str:
@@ -87,7 +88,7 @@ def test_a_report_naming_another_tenant_stops_the_export(
     built: BuiltHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import exports.freshness_report as report
-    from tenantproof.cli import export
+    from orchestration.runner import export
 
     home = Home(tmp_path / "home")
     shutil.copytree(built.home.root, home.root)
@@ -103,7 +104,7 @@ def test_a_report_naming_another_tenant_stops_the_export(
 
     monkeypatch.setattr(report, "render_report", leaky)
     with pytest.raises(SystemExit, match="names another tenant"):
-        export(home, ["2026-10"], ["t1"])
+        export(settings_for(home), ["2026-10"], ["t1"])
     assert sorted(p for p in home.exports.rglob("*") if p.is_file()) == before
     assert [p for p in home.staging.iterdir() if p.is_dir()] == []
     logged = home.isolation_log.read_text()[len(log_before) :].splitlines()

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tenantproof import generate as gen
-from tenantproof.generate import ACCESS_COLUMNS, AUDIT_COLUMNS, TENANT_COLUMNS, generate
+from tenantproof.demo import generate as gen
+from tenantproof.demo.generate import ACCESS_COLUMNS, AUDIT_COLUMNS, TENANT_COLUMNS, generate
 
 CLASSES = ["standard", "enterprise", "regulated"]
 CONTROLS = ["AC-1", "AC-2", "LOG-1"]

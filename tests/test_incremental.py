@@ -7,11 +7,13 @@ import shutil
 
 import pytest
 
-from tenantproof.buildstate import full_refresh_reason, request_full_refresh
-from tenantproof.cli import build
-from tenantproof.config import HOME_ENV, Home
-from tenantproof.policy import load_policy
-from tenantproof.warehouse import connect
+from orchestration.runner import build
+from tenantproof.core.home import Home
+from tenantproof.core.policy import load_policy
+from tenantproof.core.settings import HOME_ENV
+from tenantproof.core.warehouse import connect
+from tenantproof.transform.buildstate import full_refresh_reason, request_full_refresh
+from tests.conftest import settings_for
 
 
 @pytest.fixture
@@ -55,7 +57,7 @@ def test_new_events_are_appended_without_a_full_rebuild(home):
     before = q(home, "select count(*), max(loaded_at) from marts.fct_audit_events")[0]
     kept = q(home, "select count(*) from marts.fct_audit_events where tenant_id = 't2'")[0][0]
     add_events(home, "t1", 5, reason="see Globex ticket and t10")
-    build(home)
+    build(settings_for(home))
     after = q(home, "select count(*) from marts.fct_audit_events")[0][0]
     assert after == before[0] + 5
     new = q(
@@ -86,7 +88,7 @@ def test_a_tenant_moving_class_rebuilds_with_its_new_redaction(home):
         f"{row[0]},{row[1]},{new_class},{row[2]},2025-01-01T00:00:00Z,\n"
     )
     assert full_refresh_reason(home, version) is None
-    build(home)
+    build(settings_for(home))
     assert q(home, f"select tenant_class from raw.tenants where tenant_id = '{tenant}'") == [
         (new_class,)
     ]
@@ -112,5 +114,5 @@ def test_removed_rows_ask_for_a_full_rebuild(home):
     version = load_policy().version
     request_full_refresh(home, "retention purge removed rows")
     assert full_refresh_reason(home, version) == "requested: retention purge removed rows"
-    build(home)
+    build(settings_for(home))
     assert full_refresh_reason(home, version) is None

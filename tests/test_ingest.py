@@ -10,13 +10,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tenantproof import ingest
-from tenantproof.generate import generate
-from tenantproof.ingest import CountMismatch, IngestError, ingest_source, quarantine_counts
-from tenantproof.policy import load_policy
-from tenantproof.reconcile import reconcile
-from tenantproof.sources import ACCESS_HISTORY, AUDIT_EVENTS, EVIDENCE_EVENTS, SOURCES, TENANTS
-from tenantproof.warehouse import connect
+from tenantproof.analytics.reconcile import reconcile
+from tenantproof.core.policy import load_policy
+from tenantproof.core.sources import ACCESS_HISTORY, AUDIT_EVENTS, EVIDENCE_EVENTS, SOURCES, TENANTS
+from tenantproof.core.warehouse import connect
+from tenantproof.demo.generate import generate
+from tenantproof.ingest import load as ingest
+from tenantproof.ingest.load import CountMismatch, IngestError, ingest_source, quarantine_counts
 
 TENANTS_CSV = """tenant_id,tenant_name,tenant_class,residency_region,onboarded_at,offboarded_at
 t1,Northwind Traders,standard,eu,2025-01-01T00:00:00Z,

@@ -17,10 +17,10 @@ import pytest
 import exports.pipeline as pipeline
 from exports import scope as scoped
 from exports.bundle import StagedBundle
-from tenantproof.cli import export
-from tenantproof.config import Home
-from tenantproof.warehouse import connect
-from tests.conftest import BuiltHome, names_another_tenant
+from orchestration.runner import export
+from tenantproof.core.home import Home
+from tenantproof.core.warehouse import connect
+from tests.conftest import BuiltHome, names_another_tenant, settings_for
 
 PERIOD = "2026-10"
 
@@ -61,7 +61,7 @@ def refused(built: BuiltHome, tenants: list[str], period: str) -> str:
 
     before = snapshot(built.home)
     with pytest.raises(SystemExit) as exc:
-        export(built.home, [period], tenants)
+        export(settings_for(built.home), [period], tenants)
     assert snapshot(built.home) == before
     said = [str(exc.value)]
     with dg.DagsterInstance.from_config(str(built.home.dagster_home)) as instance:
@@ -166,7 +166,7 @@ def test_one_leaking_bundle_keeps_every_bundle_of_the_run_unpublished(use_home, 
 
 def test_without_a_plant_the_same_export_publishes(use_home):
     before = snapshot(use_home.home)
-    export(use_home.home, [PERIOD], ["t1"])
+    export(settings_for(use_home.home), [PERIOD], ["t1"])
     after = snapshot(use_home.home)
     changed = {k for k in after if after[k] != before.get(k)}
     assert changed and all(k.split("/")[1:3] == ["t1", PERIOD] for k in changed)
@@ -175,7 +175,7 @@ def test_without_a_plant_the_same_export_publishes(use_home):
 def test_log_lines_of_one_tenants_export_name_no_other_tenant(use_home, capfd):
     import dagster as dg
 
-    export(use_home.home, [PERIOD], ["t1"])
+    export(settings_for(use_home.home), [PERIOD], ["t1"])
     printed = capfd.readouterr()
     with dg.DagsterInstance.from_config(str(use_home.home.dagster_home)) as instance:
         run = instance.get_runs(limit=1)[0]

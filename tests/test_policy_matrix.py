@@ -15,21 +15,22 @@ import dagster as dg
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from exports import verify
+from exports import contract, verify
+from exports.delivery import DeliveryRefused, deliver_bundles, registry_classes
 from orchestration.cadences import cadence_run_requests, tenant_classes
 from orchestration.definitions import defs
-from tenantproof import artefacts, release_gate
-from tenantproof.config import HOME_ENV, Home
-from tenantproof.delivery import DeliveryRefused, deliver_bundles, registry_classes
-from tenantproof.ingest import ingest_source
-from tenantproof.policy import PolicyError, load_policy
-from tenantproof.reconcile import reconcile
-from tenantproof.residency import ResidencyViolation, check_residency, region_roots
-from tenantproof.retention import purge_expired, retention_violations
-from tenantproof.sources import ACCESS_HISTORY
-from tenantproof.warehouse import connect
+from tenantproof.analytics.reconcile import reconcile
+from tenantproof.compliance import artefacts, release_gate
+from tenantproof.core.home import Home
+from tenantproof.core.policy import PolicyError, load_policy
+from tenantproof.core.residency import ResidencyViolation, check_residency, region_roots
+from tenantproof.core.settings import HOME_ENV
+from tenantproof.core.sources import ACCESS_HISTORY
+from tenantproof.core.warehouse import connect
+from tenantproof.erasure.retention import purge_expired, retention_violations
+from tenantproof.ingest.load import ingest_source
 from tests.bundles import read_table
-from tests.conftest import FAMILIES, BuiltHome, edit_csv, gate, seeds_copy
+from tests.conftest import FAMILIES, BuiltHome, edit_csv, gate, seeds_copy, settings_for
 
 # -- bad input: refused at load, naming the file, the class and the field --
 
@@ -85,7 +86,7 @@ def test_a_tenant_of_a_class_without_policy_is_refused() -> None:
 def test_nothing_runs_on_a_half_valid_policy(
     home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tenantproof.policy as policy_module
+    import tenantproof.core.policy as policy_module
 
     seeds = seeds_copy(tmp_path)
     edit_csv(seeds / CLASSES, {"tenant_class": "standard"}, {"retention_days": "-1"})
@@ -106,10 +107,10 @@ def test_nothing_runs_on_a_half_valid_policy(
 def test_each_region_has_its_own_configurable_root_and_a_bundle_never_lands_in_another(
     home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tenantproof.cli import export
+    from orchestration.runner import export
 
     policy = load_policy()
-    assert region_roots(home.exports, policy, {}) == {
+    assert region_roots(home, policy) == {
         "eu": (home.exports / "eu").resolve(),
         "us": (home.exports / "us").resolve(),
     }
@@ -119,13 +120,13 @@ def test_each_region_has_its_own_configurable_root_and_a_bundle_never_lands_in_a
     regions = {t: r for t, (_, r) in registry_classes(home).items()}
     eu_tenant = next(t for t, r in sorted(regions.items()) if r == "eu")
     us_tenant = next(t for t, r in sorted(regions.items()) if r == "us")
-    export(home, ["2026-10"], [eu_tenant, us_tenant])
+    export(settings_for(home), ["2026-10"], [eu_tenant, us_tenant])
     assert (eu_root / eu_tenant / "2026-10" / "manifest.json").exists()
     assert (us_root / us_tenant / "2026-10" / "manifest.json").exists()
     assert not list(eu_root.glob(f"{us_tenant}/*")) and not list(us_root.glob(f"{eu_tenant}/*"))
     assert verify.verify_bundle(eu_root / eu_tenant / "2026-10").ok
 
-    roots = region_roots(home.exports, policy)
+    roots = region_roots(settings_for(home).home, policy)
     check_residency(eu_root / eu_tenant / "2026-10", eu_tenant, "eu", roots)  # passes
     with pytest.raises(ResidencyViolation, match=rf"tenant {eu_tenant}: .* outside region eu"):
         check_residency(us_root / eu_tenant / "2026-10", eu_tenant, "eu", roots)
@@ -333,7 +334,7 @@ def test_the_gate_export_probe_really_exports_a_tenant_of_each_class(
 def test_the_cli_gate_exits_non_zero_with_one_line_per_reason(
     docs: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tenantproof.cli import main
+    from tenantproof.cli.main import main
 
     assert main(["release-gate", "--folder", str(docs), "--skip-export", "--skip-tests"]) == 0
     artefacts.current(docs, artefacts.THREAT).path.unlink()
@@ -350,7 +351,7 @@ def test_the_cli_gate_exits_non_zero_with_one_line_per_reason(
 def test_a_tenant_that_moves_class_changes_behaviour_with_no_code_change(home: Home) -> None:
     import pyarrow.parquet as pq
 
-    from tenantproof.cli import build, export
+    from orchestration.runner import build, export
 
     policy = load_policy()
     tenant = "t1"
@@ -384,8 +385,8 @@ def test_a_tenant_that_moves_class_changes_behaviour_with_no_code_change(home: H
         writer = csv.DictWriter(fh, fieldnames=list(row))
         writer.writeheader()
         writer.writerow({**row, "tenant_class": "regulated"})
-    build(home)
-    export(home, ["2026-10"], [tenant])
+    build(settings_for(home))
+    export(settings_for(home), ["2026-10"], [tenant])
 
     assert tenant_classes(home)[tenant] == "regulated"
     after = json.loads((bundle / "manifest.json").read_text())
@@ -437,7 +438,7 @@ def test_encrypted_classes_files_cannot_be_read_without_the_key_and_can_with_it(
     doc = json.loads((bundle / "manifest.json").read_text())
     data = [f for f in doc["files"] if f["format"] in ("parquet", "csv")]
     assert len(data) == 10 and all(f["encrypted"] is True for f in data)
-    assert {f["scheme"] for f in data} == {verify.PARQUET_SCHEME, verify.CSV_SCHEME}
+    assert {f["scheme"] for f in data} == {contract.PARQUET_SCHEME, contract.CSV_SCHEME}
     assert doc["csv_encryption"] == "aes-256-gcm"
     with pytest.raises(OSError, match="encrypted"):
         pq.read_table(bundle / "audit_events.parquet")
@@ -508,15 +509,15 @@ def test_a_fourth_class_added_as_data_runs_through_the_whole_pipeline(
     import subprocess
     import sys
 
-    import tenantproof.generate as generate_module
+    import tenantproof.demo.generate as generate_module
     from exports.pipeline import export_bundles
     from orchestration.resources import dbt_executable
-    from tenantproof.config import PROJECT_DIR
-    from tenantproof.generate import generate
-    from tenantproof.ingest import publish_registry, sync_hash_keys
-    from tenantproof.keys import LocalKeyStore
-    from tenantproof.oplogs import load_operational_logs
-    from tenantproof.sources import EVENT_SOURCES, TENANTS
+    from tenantproof.core.home import PROJECT_DIR
+    from tenantproof.core.keys import LocalKeyStore
+    from tenantproof.core.oplogs import load_operational_logs
+    from tenantproof.core.sources import EVENT_SOURCES, TENANTS
+    from tenantproof.demo.generate import generate
+    from tenantproof.ingest.load import publish_registry, sync_hash_keys
 
     project = tmp_path / "project"
     project.mkdir()
@@ -630,7 +631,7 @@ def test_a_fourth_class_added_as_data_runs_through_the_whole_pipeline(
 def test_the_purge_retention_command_runs_the_dagster_job(
     home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tenantproof.cli import main
+    from tenantproof.cli.main import main
 
     assert main(["purge-retention", "--as-of", "2026-11-15"]) == 0
     assert capsys.readouterr().out.strip().endswith("purged 0 row(s): {}")  # nothing expired yet
@@ -646,7 +647,7 @@ def test_the_purge_retention_command_runs_the_dagster_job(
 def test_deleting_a_tenant_removes_its_delivered_copies_and_leaves_others_readable(
     home: Home,
 ) -> None:
-    from tenantproof.deletion import delete_tenant
+    from tenantproof.erasure.deletion import delete_tenant
 
     policy = load_policy()
     classes = tenant_classes(home)
@@ -656,7 +657,7 @@ def test_deleting_a_tenant_removes_its_delivered_copies_and_leaves_others_readab
     outbox = home.root / "outbox" / "tenant-auditor"
     delivered = outbox / "eu" / gone / "2026-10" / "manifest.json"
     assert delivered.exists()
-    delivered_sha = verify.sha256_file(delivered)
+    delivered_sha = contract.sha256_file(delivered)
     kept_copy = next(outbox.glob(f"*/{kept}/2026-10"))
     before = (kept_copy / "audit_events.parquet").read_bytes()
     result = delete_tenant(home, gone, "contract ended", requested_by="test")

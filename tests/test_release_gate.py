@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tenantproof import artefacts, release_gate
-from tenantproof.config import PROJECT_DIR
-from tenantproof.generate import generate, tenant_regions
-from tenantproof.policy import PolicyError, load_policy
+from tenantproof.compliance import artefacts, release_gate
+from tenantproof.core.home import PROJECT_DIR
+from tenantproof.core.policy import PolicyError, load_policy
+from tenantproof.demo.generate import generate, tenant_regions
 from tests.conftest import FAMILIES, edit_csv, gate, seeds_copy
 
 CLASSES = "tenant_class_policies.csv"
@@ -159,7 +159,7 @@ def test_the_gate_blocks_a_stale_claim_by_age_or_policy_version(docs: Path, tmp_
 def test_a_skipped_condition_is_reported_as_skipped(
     docs: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tenantproof.cli import main
+    from tenantproof.cli.main import main
 
     assert main(["release-gate", "--folder", str(docs), "--skip-export", "--skip-tests"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()

@@ -8,12 +8,12 @@ from datetime import datetime
 
 import pytest
 
-import tenantproof.retention as retention
+import tenantproof.erasure.retention as retention
 from exports import verify
-from tenantproof.config import Home
-from tenantproof.policy import load_policy
-from tenantproof.reconcile import reconcile
-from tenantproof.warehouse import connect
+from tenantproof.analytics.reconcile import reconcile
+from tenantproof.core.home import Home
+from tenantproof.core.policy import load_policy
+from tenantproof.core.warehouse import connect
 
 AS_OF = datetime(2027, 9, 1)  # standard (365 days) loses rows before 2026-09-01
 LEDGER_BALANCE = (

@@ -10,7 +10,7 @@ import pytest
 
 from exports import scope as scoped
 from exports.scope import CrossTenantAccess, TenantScope
-from tenantproof.warehouse import connect
+from tenantproof.core.warehouse import connect
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from exports import verify
+from exports import contract, verify
 from exports.signing import LocalSigningKey, sha256_file, sign_file
-from tests.conftest import BuiltHome, bundle_dirs
+from tests.conftest import BuiltHome, bundle_dirs, settings_for
 
 TENANT = "t1"
 
@@ -32,7 +32,7 @@ def copy_tenant(built: BuiltHome, tmp_path: Path, tenant: str = TENANT) -> list[
 
 @pytest.fixture
 def public_key(built: BuiltHome) -> bytes:
-    return (built.home.exports / verify.PUBLIC_KEY).read_bytes()
+    return (built.home.exports / contract.PUBLIC_KEY).read_bytes()
 
 
 def problems(folder: Path, key: bytes | None) -> list[str]:
@@ -47,8 +47,8 @@ def test_every_published_bundle_verifies_under_the_published_key(built, public_k
             folder, public_key, built.foreign_identifiers(folder.parent.name)
         )
         assert report.ok, (folder, report.problems)
-        assert (folder / verify.SIGNATURE).stat().st_size == 64  # a raw Ed25519 signature
-        assert (folder / verify.PUBLIC_KEY).read_bytes() == public_key
+        assert (folder / contract.SIGNATURE).stat().st_size == 64  # a raw Ed25519 signature
+        assert (folder / contract.PUBLIC_KEY).read_bytes() == public_key
     key_file = built.home.keys / "export_signing_key.pem"
     assert key_file.stat().st_mode & 0o777 == 0o600
 
@@ -56,18 +56,20 @@ def test_every_published_bundle_verifies_under_the_published_key(built, public_k
 def test_each_tenants_manifests_form_a_chain(built):
     folders = [f for f in bundle_dirs(built.home) if f.parent.name == TENANT]
     assert [f.name for f in folders] == built.periods
-    manifests = [json.loads((f / verify.MANIFEST).read_text()) for f in folders]
+    manifests = [json.loads((f / contract.MANIFEST).read_text()) for f in folders]
     assert manifests[0]["previous_manifest"] is None
     for earlier, later, doc in zip(folders, folders[1:], manifests[1:], strict=False):
         assert doc["previous_manifest"] == {
             "period": earlier.name,
-            "sha256": sha256_file(earlier / verify.MANIFEST),
+            "sha256": sha256_file(earlier / contract.MANIFEST),
         }, later
     signing = manifests[0]["signing"]
     assert signing["algorithm"] == "Ed25519"
-    assert signing["signature_file"] == verify.SIGNATURE
+    assert signing["signature_file"] == contract.SIGNATURE
     # the signature and the key are not in the files list: they cannot be hashed inside it
-    assert not {verify.SIGNATURE, verify.PUBLIC_KEY} & {f["name"] for f in manifests[0]["files"]}
+    assert not {contract.SIGNATURE, contract.PUBLIC_KEY} & {
+        f["name"] for f in manifests[0]["files"]
+    }
 
 
 def test_a_changed_byte_in_a_data_file_fails(built, tmp_path, public_key):
@@ -85,7 +87,7 @@ def test_a_changed_byte_in_a_data_file_fails(built, tmp_path, public_key):
 def test_a_changed_manifest_field_fails_the_signature(built, tmp_path, public_key):
     folder = copy_tenant(built, tmp_path)[-1]
     assert problems(folder, public_key) == []
-    manifest = folder / verify.MANIFEST
+    manifest = folder / contract.MANIFEST
     doc = json.loads(manifest.read_text())
     doc["redaction_profile"] = "none"
     manifest.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
@@ -105,7 +107,7 @@ def test_a_wrong_key_fails(built, tmp_path, public_key):
     found = problems(folder, other)
     assert len(found) == 1 and "under the given public key" in found[0]
     # the key shipped in the bundle swapped for another: the bundle no longer verifies either
-    (folder / verify.PUBLIC_KEY).write_bytes(other)
+    (folder / contract.PUBLIC_KEY).write_bytes(other)
     assert "under the export_public_key.pem shipped with it" in problems(folder, None)[0]
 
 
@@ -114,7 +116,7 @@ def test_a_bundle_re_signed_with_another_key_fails_only_against_the_platform_key
 ):
     folder = copy_tenant(built, tmp_path)[-1]
     attacker = LocalSigningKey(tmp_path / "attacker.pem")
-    sign_file(folder / verify.MANIFEST, attacker)  # new signature and key, same manifest
+    sign_file(folder / contract.MANIFEST, attacker)  # new signature and key, same manifest
     assert "signed with another key" in problems(folder, public_key)[0]
     # self-consistent under its own key except for the key the manifest says signed it
     assert problems(folder, None) == [
@@ -136,7 +138,7 @@ def test_a_missing_file_fails(built, tmp_path, public_key):
 
 def test_a_missing_signature_fails(built, tmp_path, public_key):
     folder = copy_tenant(built, tmp_path)[-1]
-    (folder / verify.SIGNATURE).unlink()
+    (folder / contract.SIGNATURE).unlink()
     assert problems(folder, public_key) == ["manifest.sig is missing: manifest.json is not signed"]
 
 
@@ -164,7 +166,7 @@ def test_a_replaced_period_fails_the_next_link(built, tmp_path, public_key):
     period was issued against another one and no re-export declares the replacement."""
     _, middle, last = copy_tenant(built, tmp_path)
     assert verify.verify_bundle(last, public_key).ok
-    manifest = middle / verify.MANIFEST
+    manifest = middle / contract.MANIFEST
     linked = sha256_file(manifest)
     doc = json.loads(manifest.read_text())
     doc["generated_at"] = "2026-11-30T00:00:00+00:00"
@@ -193,7 +195,7 @@ def test_rows_of_another_tenant_fail_even_when_the_manifest_is_re_signed(
     rows = table.to_pylist()
     assert rows, "t1 has evidence in the last period"
     pq.write_table(table.from_pylist(rows + [{**rows[0], "tenant_id": "t2"}], table.schema), path)
-    manifest = folder / verify.MANIFEST
+    manifest = folder / contract.MANIFEST
     doc = json.loads(manifest.read_text())
     for entry in doc["files"]:
         if entry["name"] == "evidence.parquet":
@@ -207,11 +209,13 @@ def test_rows_of_another_tenant_fail_even_when_the_manifest_is_re_signed(
 
 
 def test_the_verifier_runs_alone_without_the_platform(built, tmp_path, public_key):
-    """An auditor has this one file, pyarrow and cryptography: block everything else."""
+    """An auditor has verify.py and contract.py, pyarrow and cryptography: block everything
+    else, the platform's packages included."""
     folder = copy_tenant(built, tmp_path)[-1]
     alone = tmp_path / "auditor" / "verify.py"
     alone.parent.mkdir()
     shutil.copy(verify.__file__, alone)
+    shutil.copy(contract.__file__, alone.parent / "contract.py")
     key = tmp_path / "platform.pem"
     key.write_bytes(public_key)
     blocker = (
@@ -250,7 +254,7 @@ def test_the_cli_verify_command_imports_nothing_heavy(built, tmp_path, public_ke
     key.write_bytes(public_key)
     script = (
         "import sys\n"
-        "from tenantproof.cli import main\n"
+        "from tenantproof.cli.main import main\n"
         f"rc = main(['verify', {str(folder)!r}, '--public-key', {str(key)!r}])\n"
         "heavy = sorted(m for m in ('duckdb', 'dagster', 'dbt', 'great_expectations')\n"
         "               if m in sys.modules)\n"
@@ -269,23 +273,24 @@ def test_the_cli_verify_command_imports_nothing_heavy(built, tmp_path, public_ke
 def test_a_re_exported_period_links_to_the_previous_period_and_declares_the_replaced_one(
     built, tmp_path, monkeypatch, public_key
 ):
-    from tenantproof.cli import export
-    from tenantproof.config import HOME_ENV, Home
+    from orchestration.runner import export
+    from tenantproof.core.home import Home
+    from tenantproof.core.settings import HOME_ENV
 
     root = tmp_path / "home"
     shutil.copytree(built.home.root, root)
     monkeypatch.setenv(HOME_ENV, str(root))
     home = Home(root)
     first, middle, last = [f for f in bundle_dirs(home) if f.parent.name == TENANT]
-    replaced = sha256_file(middle / verify.MANIFEST)
+    replaced = sha256_file(middle / contract.MANIFEST)
 
-    export(home, [middle.name], [TENANT])
+    export(settings_for(home), [middle.name], [TENANT])
 
-    doc = json.loads((middle / verify.MANIFEST).read_text())
-    assert sha256_file(middle / verify.MANIFEST) != replaced
+    doc = json.loads((middle / contract.MANIFEST).read_text())
+    assert sha256_file(middle / contract.MANIFEST) != replaced
     assert doc["previous_manifest"] == {
         "period": first.name,
-        "sha256": sha256_file(first / verify.MANIFEST),
+        "sha256": sha256_file(first / contract.MANIFEST),
     }
     assert doc["replaces"] == [replaced]
     reports = verify.verify_path(last.parent, public_key)
@@ -362,7 +367,7 @@ def test_a_malformed_manifest_is_a_named_failure_and_the_other_bundles_are_still
     built, tmp_path, public_key, doctor
 ):
     first, middle, last = copy_tenant(built, tmp_path)
-    manifest = last / verify.MANIFEST
+    manifest = last / contract.MANIFEST
     doc = json.loads(manifest.read_text())
     expected = doctor(doc)
     re_sign(manifest, doc, built)
@@ -374,7 +379,7 @@ def test_a_malformed_manifest_is_a_named_failure_and_the_other_bundles_are_still
 
 def test_the_report_goes_on_past_a_malformed_manifest(built, tmp_path, public_key, capsys):
     _, _, last = copy_tenant(built, tmp_path)
-    manifest = last / verify.MANIFEST
+    manifest = last / contract.MANIFEST
     doc = json.loads(manifest.read_text())
     expected = _drop_file_field("sha256")(doc)
     re_sign(manifest, doc, built)
@@ -417,7 +422,7 @@ def test_an_unforeseen_error_fails_that_bundle_alone(built, tmp_path, public_key
 def test_a_removed_oldest_period_is_a_note_by_default_and_a_failure_with_complete(
     built, tmp_path, public_key, capsys
 ):
-    from tenantproof.cli import main as cli_main
+    from tenantproof.cli.main import main as cli_main
 
     first, middle, last = copy_tenant(built, tmp_path)
     tenant_folder = last.parent
@@ -459,9 +464,10 @@ def test_a_removed_oldest_period_is_a_note_by_default_and_a_failure_with_complet
 
 @pytest.fixture
 def signed_deletion_certificate(built, tmp_path) -> Path:
-    """A deletion certificate as tenantproof.deletion builds it, signed with the platform key."""
-    from tenantproof.certificates import Check, write_certificate
-    from tenantproof.deletion import _certificate
+    """A deletion certificate as tenantproof.erasure.deletion builds it, signed with the platform
+    key."""
+    from tenantproof.erasure.certificates import Check, write_certificate
+    from tenantproof.erasure.deletion import _certificate
 
     progress = {
         "tenant_id": "t9",
@@ -485,8 +491,8 @@ def signed_deletion_certificate(built, tmp_path) -> Path:
 
 @pytest.fixture
 def signed_purge_record(built, tmp_path) -> Path:
-    from tenantproof.certificates import Check, write_purge_record
-    from tenantproof.config import Home
+    from tenantproof.core.home import Home
+    from tenantproof.erasure.certificates import Check, write_purge_record
 
     return write_purge_record(
         Home(tmp_path / "home"),
@@ -515,7 +521,7 @@ def _replace(field: str, value: object, expected: str):
     return doctor
 
 
-# What each kind of certificate must state (tenantproof.deletion, tenantproof.certificates).
+# What each kind of certificate must state (tenantproof.erasure.deletion and .certificates).
 DELETION_FIELDS = ("reason", "requested_by", "requested_at", "completed_at", "bundles_removed")
 PURGE_FIELDS = ("policy", "cutoff", "requested_by", "purged_at")
 NO_CHECK = "{name}: verification records no check (at least one is required)"
@@ -556,11 +562,11 @@ def test_the_required_certificate_fields_match_what_the_platform_writes(
 ):
     """The fields required of each kind are ones the platform's own documents hold."""
     for path, kind, fields in (
-        (signed_deletion_certificate, verify.DELETION, DELETION_FIELDS),
-        (signed_purge_record, verify.PURGE, PURGE_FIELDS),
+        (signed_deletion_certificate, contract.DELETION, DELETION_FIELDS),
+        (signed_purge_record, contract.PURGE, PURGE_FIELDS),
     ):
         doc = json.loads(path.read_text())
-        assert set(verify.CERTIFICATE_FIELDS[kind]) == set(fields) and set(fields) <= set(doc)
+        assert set(contract.CERTIFICATE_FIELDS[kind]) == set(fields) and set(fields) <= set(doc)
         report = verify.verify_certificate(path, public_key)
         assert report.ok and report.kind == kind, report.problems
 
@@ -586,12 +592,11 @@ def test_a_signed_certificate_missing_what_it_must_state_fails(
 
 
 def test_the_signing_key_can_live_outside_the_home(tmp_path, monkeypatch) -> None:
-    from exports.signing import SIGNING_KEY_ENV
-    from tenantproof.config import Home
+    from tenantproof.core.settings import SIGNING_KEY_ENV, Settings
 
-    home = Home(tmp_path / "home")
     secret = tmp_path / "secrets" / "export.pem"
     monkeypatch.setenv(SIGNING_KEY_ENV, str(secret))
+    home = Settings.from_environment(home=tmp_path / "home").home
     signer = LocalSigningKey.for_home(home)
     assert signer.path == secret
     document = tmp_path / "doc.json"
@@ -599,4 +604,5 @@ def test_the_signing_key_can_live_outside_the_home(tmp_path, monkeypatch) -> Non
     sign_file(document, signer)
     assert secret.exists() and not (home.keys).exists(), "nothing written into the home"
     monkeypatch.delenv(SIGNING_KEY_ENV)
+    home = Settings.from_environment(home=tmp_path / "home").home
     assert LocalSigningKey.for_home(home).path == home.keys / "export_signing_key.pem"

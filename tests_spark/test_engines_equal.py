@@ -17,10 +17,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from exports.verify import load_tenant_keys, verify_bundle
-from tenantproof.config import HOME_ENV, Home
-from tenantproof.engine import ENGINE_ENV, spark_relations_dir
-from tenantproof.engine_compare import compare_bundles, compare_engines, compare_relation
-from tenantproof.warehouse import connect
+from tenantproof.core.home import Home
+from tenantproof.core.settings import HOME_ENV
+from tenantproof.core.warehouse import connect
+from tenantproof.transform.compare import compare_bundles, compare_engines, compare_relation
+from tenantproof.transform.engine import ENGINE_ENV, spark_relations_dir
+from tests.conftest import settings_for
 
 AS_OF = date(2026, 11, 15)
 LAST_PERIOD = "2026-10"
@@ -33,8 +35,8 @@ def _keys(home: Home) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def homes(tmp_path_factory: pytest.TempPathFactory):
-    from tenantproof.cli import available_periods, build, export
-    from tenantproof.generate import generate
+    from orchestration.runner import available_periods, build, export
+    from tenantproof.demo.generate import generate
 
     a = Home(tmp_path_factory.mktemp("duckdb_home")).ensure()
     b = Home(tmp_path_factory.mktemp("spark_home")).ensure()
@@ -43,18 +45,18 @@ def homes(tmp_path_factory: pytest.TempPathFactory):
         mp.setenv(HOME_ENV, str(a.root))
         mp.setenv(ENGINE_ENV, "duckdb")
         generate(a.root, tenants=12, events=3000, seed=11, as_of=AS_OF)
-        build(a)
+        build(settings_for(a))
         # B starts from A's ingest: the same raw rows (and load times) and the same keys.
         for name in ("landing", "registry", "keys", "warehouse"):
             shutil.rmtree(b.root / name, ignore_errors=True)
             shutil.copytree(a.root / name, b.root / name)
         periods = available_periods(a, LAST_PERIOD)
-        export(a, periods, None)
+        export(settings_for(a), periods, None)
 
         mp.setenv(HOME_ENV, str(b.root))
         mp.setenv(ENGINE_ENV, "spark")
-        build(b)
-        export(b, periods, None)
+        build(settings_for(b))
+        export(settings_for(b), periods, None)
     return a, b, periods
 
 
@@ -154,8 +156,8 @@ def test_the_bundle_comparison_catches_a_changed_file(homes, tmp_path: Path) -> 
 def after_increment(homes):
     """New events land after the first builds: A ingests them and builds incrementally on
     DuckDB; B receives A's raw rows and builds incrementally on Spark (append)."""
-    from tenantproof.bench import generate_increment
-    from tenantproof.cli import build
+    from orchestration.runner import build
+    from tenantproof.bench.benchmark import generate_increment
 
     a, b, periods = homes
     with pytest.MonkeyPatch.context() as mp:
@@ -163,7 +165,7 @@ def after_increment(homes):
         mp.setenv(HOME_ENV, str(a.root))
         mp.setenv(ENGINE_ENV, "duckdb")
         added = generate_increment(a, 40)
-        build(a)
+        build(settings_for(a))
         con = connect(b.warehouse)
         try:
             con.execute(f"attach '{a.warehouse}' as a (read_only)")
@@ -176,7 +178,7 @@ def after_increment(homes):
             con.close()
         mp.setenv(HOME_ENV, str(b.root))
         mp.setenv(ENGINE_ENV, "spark")
-        build(b)
+        build(settings_for(b))
     return a, b, added
 
 

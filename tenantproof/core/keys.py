@@ -1,0 +1,36 @@
+"""Per-tenant hashing keys: a local key store by default.
+
+Keyed hashes let an auditor join a tenant's redacted rows (the same email always hashes to the
+same value within a tenant) without letting anyone correlate identities across tenants, since
+each tenant has its own key.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+from tenantproof.core.files import write_atomic
+
+
+class LocalKeyStore:
+    """A JSON file of ``{tenant_id: hex key}``, written atomically, readable by the owner only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, str]:
+        if not self.path.exists():
+            return {}
+        return json.loads(self.path.read_text(encoding="utf-8"))
+
+    def ensure(self, tenant_ids: list[str]) -> dict[str, str]:
+        """Return keys for every tenant, creating the missing ones."""
+        keys = self.load()
+        missing = [t for t in tenant_ids if t not in keys]
+        if missing:
+            for tenant_id in missing:
+                keys[tenant_id] = secrets.token_hex(32)
+            write_atomic(self.path, json.dumps(keys, indent=1, sort_keys=True), mode=0o600)
+        return keys
