@@ -118,7 +118,7 @@ def deliver_bundles(
             if periods and bundle.name not in periods:
                 continue
             plan.extend((tenant_id, r, region, bundle) for r in wanted)
-    outbox = outbox or LocalOutbox(home.root / "outbox")
+    outbox = outbox or LocalOutbox(home.outbox)
     when = (now or datetime.now(UTC)).astimezone(UTC)
     run = run_id or when.strftime("%Y%m%dT%H%M%S%fZ")
     done = []

@@ -29,6 +29,7 @@ from tenantproof.core.home import Home
 from tenantproof.core.policy import load_policy
 from tenantproof.core.sources import AUDIT_EVENTS, TENANTS
 from tenantproof.core.warehouse import connect
+from tenantproof.erasure import redaction, rewrite
 from tenantproof.erasure.certificates import Check, write_certificate, write_purge_record
 from tenantproof.erasure.deletion import Identifiers, UnknownTenant, delete_tenant
 from tenantproof.ingest.load import ingest_source
@@ -312,7 +313,7 @@ def test_deleting_an_unknown_tenant_is_an_error_that_changes_nothing(home):
 @pytest.mark.parametrize(
     ("step", "function", "dies_on_call"),
     [
-        ("warehouse", "_redact_table", 2),  # inside the transaction: it rolls back
+        ("warehouse", "redact_table", 2),  # inside the transaction: it rolls back
         ("landing", "rewrite_landing_file", 2),  # one landing file already rewritten
         ("bundles", "_remove_tree", 1),
     ],
@@ -389,8 +390,9 @@ def test_redaction_replaces_only_the_deleted_tenants_whole_identifiers():
     )
     assert ids.redact(text) == expected
     con = duckdb.connect()
-    sql = f"select {deletion._redacted_sql('x')} from (select $text as x)"
-    assert con.execute(sql, {**deletion._params(ids, sql), "text": text}).fetchone()[0] == expected
+    sql = f"select {redaction.redacted_sql('x')} from (select $text as x)"
+    params = {**redaction.sql_params(ids, sql), "text": text}
+    assert con.execute(sql, params).fetchone()[0] == expected
 
 
 def test_a_landing_csv_loses_the_tenants_records_and_keeps_the_rest_byte_for_byte():
@@ -403,7 +405,7 @@ def test_a_landing_csv_loses_the_tenants_records_and_keeps_the_rest_byte_for_byt
         + "a3,t2,asked by Acme,z\r\n"
         + "a4,t1,too,many,fields\r\n"  # malformed, yet the tenant's
     ).encode()
-    new, removed, redacted = deletion._rewrite_csv(data, ids)
+    new, removed, redacted = rewrite.rewrite_csv(data, ids)
     assert (removed, redacted) == (2, 1)
     assert new.decode() == (
         "access_id,tenant_id,reason,note\r\n" + kept + "a3,t2,asked by [deleted tenant],z\r\n"

@@ -10,8 +10,8 @@ import shutil
 import pyarrow.parquet as pq
 
 from exports import verify
-from exports.contract import check_bundle
 from exports.encryption import KEY_STORE, encrypt_parquet
+from exports.verify import check_bundle
 from tenantproof.analytics.reconcile import reconcile
 from tenantproof.core.home import SEEDS_DIR
 from tenantproof.core.policy import load_policy

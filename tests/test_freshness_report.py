@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from exports.contract import FRESHNESS_REPORT as REPORT
-from exports.contract import check_bundle
+from exports.verify import check_bundle
 from tenantproof.core.home import Home
 from tenantproof.core.settings import HOME_ENV
 from tests.conftest import BuiltHome, bundle_dirs, names_another_tenant, settings_for

@@ -100,6 +100,28 @@ class Home:
         return self.root / "dagster"
 
     @property
+    def outbox(self) -> Path:
+        """Bundles delivered to recipients: ``<recipient>/<region>/<tenant>/<period>/``."""
+        return self.root / "outbox"
+
+    def stores(self) -> tuple[Path, ...]:
+        """The top folders that hold originals or managed stores, each with its own code (and
+        its own deletion step); every other folder of the home holds copies derived from them
+        (the analytics snapshot, logs, Spark's hand-off), which tenant deletion sweeps."""
+        return (
+            self.landing,
+            self.warehouse.parent,
+            self.exports,
+            self.staging,
+            self.keys,
+            self.deletions,
+            self.dagster_home,
+            self.registry.parent,
+            self.dbt_target.parent,
+            self.outbox,
+        )
+
+    @property
     def dbt_target(self) -> Path:
         """dbt's artefacts and logs, one folder per warehouse build (they name tenants)."""
         return self.root / "dbt" / "target"

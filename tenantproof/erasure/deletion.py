@@ -17,11 +17,8 @@ first step to the last, so no build or export interleaves with it.
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
-import io
 import json
-import re
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -31,34 +28,50 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from exports.contract import (
     DELETION,
     MANIFEST,
-    NEVER,
-    alternation,
-    mention_pattern,
     sha256_file,
 )
 from exports.signing import ExportSigner
 from tenantproof.core.files import write_atomic
 from tenantproof.core.home import Home
-from tenantproof.core.sources import FORMAT_SUFFIXES, SOURCES, Source
+from tenantproof.core.sources import SOURCES
 from tenantproof.core.warehouse import connect
 from tenantproof.erasure.certificates import Check, tenant_area, utc_now, write_certificate
+from tenantproof.erasure.footprint import (
+    OUTBOX_GLOB,
+    QUARANTINE,
+    TOMBSTONES,
+    count_sql,
+    declared_folders,
+    declared_sql,
+    derived_areas,
+    derived_files,
+    landing_candidates,
+    partition_folders,
+    quarantine_owned_sql,
+    redact_table,
+    table_counts,
+    warehouse_tables,
+)
+from tenantproof.erasure.redaction import (
+    REDACTED,
+    Identifiers,
+    count_rows,
+    sql_params,
+)
+from tenantproof.erasure.rewrite import (
+    rewrite_file,
+    rewrite_landing_file,
+)
 from tenantproof.ingest.ledger import LEDGER, unledger_quarantined, unledger_rows
-from tenantproof.ingest.load import DECLARED_DIR, ensure_schema, landing_files, publish_registry
+from tenantproof.ingest.load import ensure_schema, publish_registry
 
-REDACTED = "[deleted tenant]"
 PROGRESS = "progress.json"
 CERTIFICATE = "certificate.json"
-TOMBSTONES = "raw.tenant_tombstones"
-QUARANTINE = "raw.quarantine"
-# Seeds, reloaded from the repository by every dbt build: policy, not tenant rows.
-SKIPPED_SCHEMAS = ("policy", "information_schema", "pg_catalog")
-TEXT_TYPES = ("VARCHAR", "JSON")
 STEPS = (
     "tombstone",
     "warehouse",
@@ -69,11 +82,6 @@ STEPS = (
     "keys",
     "partitions",
 )
-# Marks around every recognised tenant identifier while redacting, so that only whole
-# identifiers equal to the deleted tenant's are replaced: deleting t1 leaves t1.eu alone.
-MARK_OPEN, MARK_CLOSE = "\x01", "\x02"
-# Bundles delivered to recipients (exports.delivery): removed with the tenant's bundles.
-OUTBOX_GLOB = "outbox/*/*/{tenant}"
 
 Log = Callable[[str], None]
 Warehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
@@ -101,340 +109,6 @@ class TenantInfo:
     tenant_name: str | None
     tenant_class: str | None
     residency_region: str | None
-
-
-# -- recognising the tenant in text --
-
-
-@dataclass(frozen=True)
-class Identifiers:
-    """The deleted tenant's id and name, among every registered tenant's identifiers."""
-
-    tenant_id: str
-    tenant_name: str | None
-    others: tuple[str, ...] = ()
-
-    @property
-    def own(self) -> list[str]:
-        return [w for w in (self.tenant_id, self.tenant_name) if w]
-
-    @property
-    def marking(self) -> str:
-        """Every tenant identifier as a whole word, longest first (as the dbt scrub macro)."""
-        return mention_pattern([*self.own, *self.others]) or NEVER
-
-    @property
-    def own_marked(self) -> str:
-        return "(?i)" + MARK_OPEN + alternation(self.own) + MARK_CLOSE
-
-    @property
-    def own_substring(self) -> str:
-        return "(?i)" + alternation(self.own)
-
-    def redact(self, text: str) -> str:
-        own = {w.lower() for w in self.own}
-        return re.sub(
-            self.marking, lambda m: REDACTED if m.group(0).lower() in own else m.group(0), text
-        )
-
-    def may_name_tenant(self, text: str) -> bool:
-        """Cheap pre-filter: the tenant's id or name occurs at all, in any case."""
-        low = text.lower()
-        return any(w.lower() in low for w in self.own)
-
-    def params(self) -> dict[str, str]:
-        return {
-            "tenant_id": self.tenant_id,
-            "identifiers": self.marking,
-            "own_marked": self.own_marked,
-            "mark": MARK_OPEN + r"\1" + MARK_CLOSE,
-        }
-
-
-def _marked(column: str) -> str:
-    return f"regexp_replace({column}, $identifiers, $mark, 'g')"
-
-
-def _names_tenant_sql(column: str) -> str:
-    return f"coalesce(regexp_matches({_marked(column)}, $own_marked), false)"
-
-
-def _redacted_sql(column: str) -> str:
-    replaced = f"regexp_replace({_marked(column)}, $own_marked, '{REDACTED}', 'g')"
-    return f"replace(replace({replaced}, chr(1), ''), chr(2), '')"
-
-
-# -- which rows are the tenant's --
-
-
-def _declared_sql(column: str) -> str:
-    """A landing path under ``<source>/tenants/<tenant_id>/``: delivered by the tenant itself."""
-    return (
-        f"(len(string_split({column}, '/')) >= 4 and string_split({column}, '/')[2] = "
-        f"'{DECLARED_DIR}' and string_split({column}, '/')[3] = $tenant_id)"
-    )
-
-
-def _quarantine_owned_sql() -> str:
-    """The tenant's quarantined lines: its tenant_id, its own deliveries, or a malformed line
-    that names it as tenant_id (JSON) or holds it as a cell (CSV)."""
-    jsonl = ", ".join(f"'{s.name}'" for s in SOURCES.values() if s.format == "jsonl")
-    csv_ = ", ".join(f"'{s.name}'" for s in SOURCES.values() if s.format == "csv")
-    return (
-        f"(tenant_hint = $tenant_id or {_declared_sql('file')} or (tenant_hint is null and "
-        f"reason_code = 'malformed' and ((source in ({jsonl}) and regexp_matches(record, "
-        f"'\"tenant_id\"\\s*:\\s*\"' || $tenant_id_re || '\"')) or (source in ({csv_}) and "
-        "coalesce(try(list_contains(from_json(record, '[\"VARCHAR\"]'), $tenant_id)), false)))))"
-    )
-
-
-@dataclass(frozen=True)
-class Table:
-    name: str
-    columns: dict[str, str]
-    view: bool = False
-
-    @property
-    def text_columns(self) -> list[str]:
-        return [c for c, t in self.columns.items() if t in TEXT_TYPES]
-
-    def owned(self) -> str | None:
-        """The predicate for the tenant's own rows, or None when the table holds none."""
-        if self.name == QUARANTINE:
-            return _quarantine_owned_sql()
-        if self.name == LEDGER:
-            return _declared_sql("path")
-        if "tenant_id" in self.columns:
-            return "tenant_id = $tenant_id"
-        return None
-
-    def mentions(self) -> str | None:
-        """The predicate for rows (not the tenant's own) that name the tenant in any text."""
-        if not self.text_columns:
-            return None
-        return "(" + " or ".join(_names_tenant_sql(f'"{c}"') for c in self.text_columns) + ")"
-
-
-def warehouse_tables(con: duckdb.DuckDBPyConnection) -> list[Table]:
-    """Every table that can hold rows (views hold nothing themselves, listed for the checks)."""
-    cols = con.execute(
-        """select c.table_schema, c.table_name, t.table_type, c.column_name, c.data_type
-        from information_schema.columns c join information_schema.tables t
-          on t.table_catalog = c.table_catalog and t.table_schema = c.table_schema
-         and t.table_name = c.table_name
-        where c.table_catalog = current_database()
-        order by c.table_schema, c.table_name, c.ordinal_position"""
-    ).fetchall()
-    tables: dict[str, Table] = {}
-    for schema, name, kind, column, typ in cols:
-        full = f"{schema}.{name}"
-        if schema in SKIPPED_SCHEMAS or full == TOMBSTONES:
-            continue
-        table = tables.setdefault(full, Table(full, {}, view=kind == "VIEW"))
-        table.columns[column] = typ
-    return [tables[k] for k in sorted(tables)]
-
-
-def _params(ids: Identifiers, sql: str) -> dict[str, str]:
-    """The named parameters a statement uses (DuckDB refuses unused ones)."""
-    every = {**ids.params(), "tenant_id_re": re.escape(ids.tenant_id)}
-    return {k: v for k, v in every.items() if re.search(rf"\${k}\b", sql)}
-
-
-def _count(con: duckdb.DuckDBPyConnection, sql: str, ids: Identifiers) -> int:
-    return int(con.execute(sql, _params(ids, sql)).fetchone()[0])
-
-
-def _count_sql(table: Table, predicate: str, exclude_owned: bool = False) -> str:
-    where = predicate
-    owned = table.owned()
-    if exclude_owned and owned:
-        where = f"not coalesce({owned}, false) and {predicate}"
-    return f"select count(*) from {table.name} where {where}"
-
-
-def table_counts(con: duckdb.DuckDBPyConnection, ids: Identifiers) -> dict[str, dict[str, int]]:
-    """Per table: the tenant's rows, and other rows that name it."""
-    out = {}
-    for table in warehouse_tables(con):
-        if table.view:
-            continue
-        owned, mentions = table.owned(), table.mentions()
-        out[table.name] = {
-            "rows": _count(con, _count_sql(table, owned), ids) if owned else 0,
-            "mentions": _count(con, _count_sql(table, mentions, True), ids) if mentions else 0,
-        }
-    return out
-
-
-# -- landing files --
-
-
-def _csv_records(text: str) -> Iterator[tuple[list[str], str]]:
-    """Each CSV record with its exact text, so kept records are written back byte for byte."""
-    consumed: list[str] = []
-
-    def lines() -> Iterator[str]:
-        for line in io.StringIO(text, newline=""):
-            consumed.append(line)
-            yield line
-
-    for row in csv.reader(lines()):
-        raw = "".join(consumed)
-        consumed.clear()
-        yield row, raw
-
-
-def _jsonl_owned(text: str, ids: Identifiers) -> bool:
-    try:
-        record = json.loads(text)
-    except ValueError:
-        record = None
-    if isinstance(record, dict):
-        return record.get("tenant_id") == ids.tenant_id
-    pattern = r'"tenant_id"\s*:\s*"' + re.escape(ids.tenant_id) + '"'
-    return re.search(pattern, text) is not None
-
-
-def _rewrite_jsonl(data: bytes, ids: Identifiers) -> tuple[bytes, int, int]:
-    out, removed, redacted = [], 0, 0
-    for line in data.splitlines(keepends=True):
-        text = line.decode("utf-8", "surrogateescape")
-        if not ids.may_name_tenant(text):
-            out.append(line)
-            continue
-        if _jsonl_owned(text, ids):
-            removed += 1
-            continue
-        new = ids.redact(text)
-        redacted += new != text
-        out.append(new.encode("utf-8", "surrogateescape"))
-    return b"".join(out), removed, redacted
-
-
-def _rewrite_csv(data: bytes, ids: Identifiers) -> tuple[bytes, int, int]:
-    text = data.decode("utf-8", "surrogateescape")
-    out, removed, redacted = [], 0, 0
-    header: list[str] | None = None
-    for row, raw in _csv_records(text):
-        if header is None:
-            header = row
-            out.append(raw)
-            continue
-        if not ids.may_name_tenant(raw):
-            out.append(raw)
-            continue
-        index = header.index("tenant_id") if "tenant_id" in header else None
-        malformed = index is None or len(row) != len(header)
-        owned = ids.tenant_id in row if malformed else row[index] == ids.tenant_id
-        if owned:
-            removed += 1
-            continue
-        new = ids.redact(raw)
-        redacted += new != raw
-        out.append(new)
-    return "".join(out).encode("utf-8", "surrogateescape"), removed, redacted
-
-
-def _rewrite_parquet(path: Path, ids: Identifiers) -> tuple[pa.Table | None, int, int]:
-    table = pq.read_table(path, partitioning=None)
-    removed = 0
-    if "tenant_id" in table.column_names:
-        owned = pc.equal(table.column("tenant_id").cast(pa.string()), ids.tenant_id)
-        owned = owned.fill_null(False)
-        removed = pc.sum(owned.cast(pa.int64())).as_py() or 0
-        if removed:
-            table = table.filter(pc.invert(owned))
-    changed = pa.array([False] * table.num_rows, pa.bool_())
-    for i, column in enumerate(table.schema):
-        if not pa.types.is_string(column.type) or table.num_rows == 0:
-            continue
-        values = table.column(i)
-        hits = pc.match_substring_regex(values, ids.own_substring).fill_null(False)
-        if not pc.any(hits).as_py():
-            continue
-        marked = pc.replace_substring_regex(values, ids.marking, MARK_OPEN + r"\1" + MARK_CLOSE)
-        new = pc.replace_substring_regex(marked, ids.own_marked, REDACTED)
-        new = pc.replace_substring(pc.replace_substring(new, MARK_OPEN, ""), MARK_CLOSE, "")
-        differs = pc.not_equal(new, values).fill_null(False)
-        if pc.any(differs).as_py():
-            table = table.set_column(i, column, pc.if_else(differs, new, values))
-            changed = pc.or_(changed, differs.combine_chunks())
-    redacted = pc.sum(changed.cast(pa.int64())).as_py() or 0
-    return (table if removed or redacted else None), removed, redacted
-
-
-def rewrite_landing_file(
-    path: Path, source: Source, ids: Identifiers
-) -> tuple[bytes | None, int, int]:
-    """The file without the tenant's records and with its identifiers redacted from the rest
-    (None when nothing changes), the records removed and the records redacted."""
-    return rewrite_file(path, source.format, ids)
-
-
-def rewrite_file(path: Path, fmt: str, ids: Identifiers) -> tuple[bytes | None, int, int]:
-    """As ``rewrite_landing_file``, for any JSONL, CSV or Parquet file."""
-    if fmt == "parquet":
-        table, removed, redacted = _rewrite_parquet(path, ids)
-        if table is None:
-            return None, 0, 0
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
-        return sink.getvalue().to_pybytes(), removed, redacted
-    data = path.read_bytes()
-    rewrite = _rewrite_jsonl if fmt == "jsonl" else _rewrite_csv
-    new, removed, redacted = rewrite(data, ids)
-    return (new if new != data else None), removed, redacted
-
-
-def _declared_folders(home: Home, tenant_id: str) -> list[tuple[Source, Path]]:
-    return [
-        (s, home.landing / s.name / DECLARED_DIR / tenant_id)
-        for s in SOURCES.values()
-        if (home.landing / s.name / DECLARED_DIR / tenant_id).is_dir()
-    ]
-
-
-def _landing_candidates(home: Home, tenant_id: str) -> Iterator[tuple[Source, Path]]:
-    for source in SOURCES.values():
-        own = home.landing / source.name / DECLARED_DIR / tenant_id
-        files, _ = landing_files(home.landing, source)
-        for path in files:
-            if own not in path.parents:
-                yield source, path
-
-
-def _derived_areas(home: Home) -> list[Path]:
-    """Top folders of the home that no step owns: derived copies (an analytics snapshot, logs)
-    whose JSONL, CSV and Parquet files are swept like landing files."""
-    owned = {
-        home.landing,
-        home.warehouse.parent,
-        home.exports,
-        home.staging,
-        home.keys,
-        home.deletions,
-        home.dagster_home,
-        home.registry.parent,
-        home.dbt_target.parent,
-        home.root / "outbox",  # delivered bundles: whole tenant folders go in step_bundles
-    }
-    return sorted(p for p in home.root.iterdir() if p.is_dir() and p not in owned)
-
-
-def _derived_files(home: Home) -> Iterator[tuple[str, Path]]:
-    by_suffix = {suffix: fmt for fmt, suffixes in FORMAT_SUFFIXES.items() for suffix in suffixes}
-    for area in _derived_areas(home):
-        for path in sorted(area.rglob("*")):
-            fmt = by_suffix.get(path.suffix)
-            if fmt and path.is_file() and not path.name.startswith("."):
-                yield fmt, path
-
-
-def _partition_folders(home: Home, tenant_id: str) -> list[Path]:
-    """Hive partition folders of the tenant in the derived areas (their files carry no
-    tenant_id column: the folder name is the tenant)."""
-    return sorted(p for area in _derived_areas(home) for p in area.rglob(f"tenant_id={tenant_id}"))
 
 
 def _remove_tree(path: Path) -> None:
@@ -667,8 +341,8 @@ class _Deletion:
         con, ids = self.con, self.ids
         con.execute("begin transaction")
         try:
-            sql = f"delete from {LEDGER} where {_declared_sql('path')}"
-            con.execute(sql, _params(ids, sql))
+            sql = f"delete from {LEDGER} where {declared_sql('path')}"
+            con.execute(sql, sql_params(ids, sql))
             for source in SOURCES.values():
                 if "tenant_id" not in source.columns:
                     continue
@@ -676,7 +350,7 @@ class _Deletion:
                     f"select _sha256, count(*) as n from {source.raw_table} "
                     "where tenant_id = $tenant_id group by _sha256"
                 )
-                unledger_rows(con, source.name, counts, _params(ids, counts))
+                unledger_rows(con, source.name, counts, sql_params(ids, counts))
             self._unledger_quarantine()
             for table in warehouse_tables(con):
                 if table.view:
@@ -684,8 +358,8 @@ class _Deletion:
                 owned = table.owned()
                 if owned:
                     sql = f"delete from {table.name} where {owned}"
-                    con.execute(sql, _params(ids, sql))
-                _redact_table(con, table, ids)
+                    con.execute(sql, sql_params(ids, sql))
+                redact_table(con, table, ids)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
@@ -695,15 +369,15 @@ class _Deletion:
         """The tenant's quarantined lines leave the ledger's counts (``unledger_quarantined``)."""
         sql = (
             f"select source, file, quarantined_at, count(*) from {QUARANTINE} "
-            f"where {_quarantine_owned_sql()} group by all"
+            f"where {quarantine_owned_sql()} group by all"
         )
-        unledger_quarantined(self.con, self.con.execute(sql, _params(self.ids, sql)).fetchall())
+        unledger_quarantined(self.con, self.con.execute(sql, sql_params(self.ids, sql)).fetchall())
 
     def step_landing(self) -> None:
         """Rewrite every landing file without the tenant's records; the ledger entry follows
         the new sha256, so the rewritten file does not load again as new."""
         record = self.progress["landing"]
-        for _, folder in _declared_folders(self.home, self.tenant):
+        for _, folder in declared_folders(self.home, self.tenant):
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
                 rel = str(path.relative_to(self.home.landing))
                 record["removed"].setdefault(
@@ -711,7 +385,7 @@ class _Deletion:
                 )
             self.save()
             _remove_tree(folder)
-        for source, path in _landing_candidates(self.home, self.tenant):
+        for source, path in landing_candidates(self.home, self.tenant):
             rel = str(path.relative_to(self.home.landing))
             try:
                 new, removed, redacted = rewrite_landing_file(path, source, self.ids)
@@ -753,13 +427,13 @@ class _Deletion:
         record = self.progress.setdefault("derived", {"rewritten": {}, "removed": []})
         # dbt's run artefacts and logs (compiled SQL names tenants): the next build writes anew.
         folders = [self.home.dbt_target.parent] if self.home.dbt_target.parent.exists() else []
-        for folder in [*folders, *_partition_folders(self.home, self.tenant)]:
+        for folder in [*folders, *partition_folders(self.home, self.tenant)]:
             rel = str(folder.relative_to(self.home.root))
             if rel not in record["removed"]:
                 record["removed"].append(rel)
             self.save()
             _remove_tree(folder)
-        for fmt, path in _derived_files(self.home):
+        for fmt, path in derived_files(self.home):
             rel = str(path.relative_to(self.home.root))
             try:
                 new, removed, redacted = rewrite_file(path, fmt, self.ids)
@@ -814,29 +488,29 @@ class _Deletion:
             owned, mentions = table.owned(), table.mentions()
             if table.view:
                 if owned:
-                    sql = _count_sql(table, owned)
+                    sql = count_sql(table, owned)
                     with contextlib.suppress(duckdb.Error):
                         checks.append(
                             Check(
                                 f"{table.name}: rows of the tenant (view)",
                                 sql,
-                                _count(con, sql, ids),
+                                count_rows(con, sql, ids),
                             )
                         )
                 continue
             counts = after.setdefault(table.name, {"rows": 0, "mentions": 0})
             if owned:
-                sql = _count_sql(table, owned)
-                counts["rows"] = _count(con, sql, ids)
+                sql = count_sql(table, owned)
+                counts["rows"] = count_rows(con, sql, ids)
                 checks.append(Check(f"{table.name}: rows of the tenant", sql, counts["rows"]))
             if mentions:
-                sql = _count_sql(table, mentions)
-                counts["mentions"] = _count(con, sql, ids)
+                sql = count_sql(table, mentions)
+                counts["mentions"] = count_rows(con, sql, ids)
                 checks.append(
                     Check(f"{table.name}: rows naming the tenant", sql, counts["mentions"])
                 )
         sql = f"select count(*) from {TOMBSTONES} where tenant_id = $tenant_id"
-        checks.append(Check("tombstone recorded", sql, _count(con, sql, ids), expected=1))
+        checks.append(Check("tombstone recorded", sql, count_rows(con, sql, ids), expected=1))
         for source, (loaded, quarantined) in self.ledger_balance().items():
             was = self.progress["ledger_balance_before"][source]
             checks.append(
@@ -860,7 +534,7 @@ class _Deletion:
 
     def file_checks(self) -> list[Check]:
         owned = named = unreadable = 0
-        for source, path in _landing_candidates(self.home, self.tenant):
+        for source, path in landing_candidates(self.home, self.tenant):
             try:
                 _, removed, redacted = rewrite_landing_file(path, source, self.ids)
             except (OSError, ValueError, pa.ArrowException):
@@ -868,14 +542,14 @@ class _Deletion:
                 continue
             owned, named = owned + removed, named + redacted
         derived_owned = derived_named = derived_unreadable = 0
-        for fmt, path in _derived_files(self.home):
+        for fmt, path in derived_files(self.home):
             try:
                 _, removed, redacted = rewrite_file(path, fmt, self.ids)
             except (OSError, ValueError, pa.ArrowException):
                 derived_unreadable += 1
                 continue
             derived_owned, derived_named = derived_owned + removed, derived_named + redacted
-        areas = ", ".join(f"{p.name}/" for p in _derived_areas(self.home)) or "none"
+        areas = ", ".join(f"{p.name}/" for p in derived_areas(self.home)) or "none"
         checks = [
             Check(f"derived files ({areas}): records of the tenant", "scan", derived_owned),
             Check(f"derived files ({areas}): records naming the tenant", "scan", derived_named),
@@ -883,12 +557,12 @@ class _Deletion:
             Check(
                 "derived files: partition folders of the tenant",
                 "**/tenant_id=$tenant_id/",
-                len(_partition_folders(self.home, self.tenant)),
+                len(partition_folders(self.home, self.tenant)),
             ),
             Check(
                 "landing: tenant's own delivery folders",
                 "landing/*/tenants/$tenant_id/",
-                len(_declared_folders(self.home, self.tenant)),
+                len(declared_folders(self.home, self.tenant)),
             ),
             Check("landing: records of the tenant", "scan of every landing file", owned),
             Check("landing: records naming the tenant", "scan of every landing file", named),
@@ -922,20 +596,6 @@ class _Deletion:
                 )
             )
         return checks
-
-
-def _redact_table(con: duckdb.DuckDBPyConnection, table: Table, ids: Identifiers) -> int:
-    """Replace the tenant's id and name by REDACTED in every text cell of every row left."""
-    mentions = table.mentions()
-    if mentions is None:
-        return 0
-    quoted = [f'"{c}"' for c in table.text_columns]
-    sets = ", ".join(
-        f"{c} = case when {_names_tenant_sql(c)} then {_redacted_sql(c)} else {c} end"
-        for c in quoted
-    )
-    sql = f"update {table.name} set {sets} where {mentions}"
-    return con.execute(sql, _params(ids, sql)).fetchone()[0]
 
 
 def delete_tenant(
