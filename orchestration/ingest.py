@@ -9,13 +9,8 @@ import dagster as dg
 from orchestration.resources import TenantproofResource
 from tenantproof.core.keys import LocalKeyStore
 from tenantproof.core.sources import EVENT_SOURCES, TENANTS, Source
-from tenantproof.ingest.load import (
-    IngestReport,
-    ingest_source,
-    publish_registry,
-    quarantine_counts,
-    sync_hash_keys,
-)
+from tenantproof.ingest.load import IngestReport, ingest_source, quarantine_counts
+from tenantproof.ingest.registry import publish_registry, sync_hash_keys
 
 GROUP = "ingest"
 

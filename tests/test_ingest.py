@@ -319,13 +319,13 @@ def _reader_skips_a_record(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _quarantine_write_drops_a_row(monkeypatch: pytest.MonkeyPatch) -> None:
     """A quarantine write that loses a row it was given (as a filter that misses a reason)."""
-    route = ingest._check_and_route
+    route = ingest.check_and_route
 
     def lossy(con, source, policy):
         route(con, source, policy)
         con.execute("delete from raw.quarantine where line = 3")
 
-    monkeypatch.setattr(ingest, "_check_and_route", lossy)
+    monkeypatch.setattr(ingest, "check_and_route", lossy)
 
 
 @pytest.mark.parametrize(

@@ -517,7 +517,7 @@ def test_a_fourth_class_added_as_data_runs_through_the_whole_pipeline(
     from tenantproof.core.oplogs import load_operational_logs
     from tenantproof.core.sources import EVENT_SOURCES, TENANTS
     from tenantproof.demo.generate import generate
-    from tenantproof.ingest.load import publish_registry, sync_hash_keys
+    from tenantproof.ingest.registry import publish_registry, sync_hash_keys
 
     project = tmp_path / "project"
     project.mkdir()

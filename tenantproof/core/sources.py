@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+# What a tenant id may be: a letter or digit, then letters, digits, '_', '.' or '-', 63 at most
+# (ingest refuses a tenants row whose id is not, naming it).
+TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+
 
 class Attribution(Enum):
     """How a source's rows must be attributed (spec §2.1, §5.2)."""

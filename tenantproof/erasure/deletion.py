@@ -68,7 +68,8 @@ from tenantproof.erasure.rewrite import (
     rewrite_landing_file,
 )
 from tenantproof.ingest.ledger import LEDGER, unledger_quarantined, unledger_rows
-from tenantproof.ingest.load import ensure_schema, publish_registry
+from tenantproof.ingest.load import ensure_schema
+from tenantproof.ingest.registry import publish_registry
 
 PROGRESS = "progress.json"
 CERTIFICATE = "certificate.json"

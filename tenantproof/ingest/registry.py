@@ -1,0 +1,35 @@
+"""What a load of the tenant registry changes beside the warehouse: the per-tenant hashing keys
+and the registry's Parquet copy for readers that must not open the warehouse file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from tenantproof.core.files import replacing
+from tenantproof.core.keys import LocalKeyStore
+from tenantproof.core.sources import TENANTS
+from tenantproof.core.warehouse import sql_literal as _q
+
+
+def sync_hash_keys(con: duckdb.DuckDBPyConnection, store: LocalKeyStore) -> int:
+    """Give every registered tenant a hashing key and mirror the keys into the warehouse."""
+    tenant_ids = [r[0] for r in con.execute("select tenant_id from raw.tenants").fetchall()]
+    keys = store.ensure(tenant_ids)
+    rows = [(t, keys[t]) for t in tenant_ids]
+    con.execute("delete from raw.tenant_hash_keys")
+    if rows:
+        con.executemany("insert into raw.tenant_hash_keys values (?, ?)", rows)
+    return len(rows)
+
+
+def publish_registry(con: duckdb.DuckDBPyConnection, target: Path) -> None:
+    """Write the registry as Parquet for readers (sensors, dashboards) that must not lock the
+    warehouse file (DESIGN principle 7)."""
+    cols = ", ".join(TENANTS.columns)
+    with replacing(target) as tmp:
+        con.execute(
+            f"copy (select {cols} from raw.tenants order by tenant_id) to {_q(str(tmp))} "
+            "(format parquet)"
+        )
