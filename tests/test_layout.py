@@ -8,8 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from orchestration.partitions import contiguous_blocks
 from tenantproof.cli.main import main as cli_main
 from tenantproof.core.home import PROJECT_DIR
 from tenantproof.core.settings import (
@@ -20,6 +24,7 @@ from tenantproof.core.settings import (
     SettingError,
     Settings,
 )
+from tenantproof.core.warehouse import sql_literal
 
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
@@ -115,3 +120,26 @@ def test_home_flag_wins_over_the_variable_through_the_cli(
     assert not from_env.exists(), "nothing written to the variable's home"
     assert cli_main([*argv, "build", "--as-of", "soon"]) == 2
     assert "--as-of 'soon' is not YYYY-MM-DD" in capsys.readouterr().err
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_a_sql_literal_reads_back_as_the_same_text(value: str) -> None:
+    """The one quoting helper, on any text (quotes, backslashes, newlines, any script)."""
+    value = value.replace("\x00", "")  # DuckDB strings hold no NUL
+    con = duckdb.connect()
+    assert con.execute(f"select {sql_literal(value)}").fetchone()[0] == value
+
+
+@given(st.lists(st.integers(0, 40), unique=True, min_size=1))
+def test_contiguous_blocks_cover_exactly_the_chosen_in_order(positions: list[int]) -> None:
+    order = [f"t{i:02d}" for i in range(41)]
+    chosen = [order[p] for p in positions]
+    blocks = contiguous_blocks(order, chosen)
+    covered = [
+        t for first, last in blocks for t in order[order.index(first) : order.index(last) + 1]
+    ]
+    assert covered == sorted(chosen, key=order.index)
+    assert all(  # blocks are maximal: two blocks never touch
+        order.index(b[0]) > order.index(a[1]) + 1 for a, b in zip(blocks, blocks[1:], strict=False)
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,21 +121,26 @@ class Policy:
         return self.classes[tenant_class]
 
 
-def read_seed(path: Path) -> list[dict[str, str]]:
+def read_seed(path: Path, required: Sequence[str] = ()) -> list[dict[str, str]]:
     """The rows of one seed CSV (the files dbt loads too): the one reader of ``seeds/``. A missing
-    file or a missing required column is refused, naming the file."""
+    file, or a missing column of ``required``, is refused, naming the file."""
     if not path.exists():
         raise PolicyError(f"{path}: policy file is missing")
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         header = reader.fieldnames or []
-        for name in REQUIRED_COLUMNS.get(path.name, ()):
+        for name in required:
             if name not in header:
                 raise PolicyError(
                     f"{path}:1: field {name}: column is missing (the header names "
                     f"{', '.join(header) or 'nothing'})"
                 )
         return list(reader)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    """A policy file's rows, its required columns checked."""
+    return read_seed(path, REQUIRED_COLUMNS.get(path.name, ()))
 
 
 def policy_version(seeds_dir: Path = SEEDS_DIR) -> str:
@@ -149,9 +155,9 @@ def policy_version(seeds_dir: Path = SEEDS_DIR) -> str:
 def load_policy(seeds_dir: Path = SEEDS_DIR) -> Policy:
     classes_path = seeds_dir / "tenant_class_policies.csv"
     rules_path = seeds_dir / "redaction_rules.csv"
-    classes = {row["tenant_class"]: row for row in read_seed(classes_path)}
+    classes = {row["tenant_class"]: row for row in _rows(classes_path)}
     redaction: dict[str, dict[str, str]] = {}
-    for line, row in enumerate(read_seed(rules_path), start=2):
+    for line, row in enumerate(_rows(rules_path), start=2):
         if row["method"] not in REDACTION_METHODS:
             raise PolicyError(
                 f"{rules_path}:{line}: profile {row['redaction_profile']!r} field method: "
@@ -165,9 +171,9 @@ def load_policy(seeds_dir: Path = SEEDS_DIR) -> Policy:
                 f"{row['redaction_profile']!r} has no rules in {rules_path.name}"
             )
     regions = _load_regions(seeds_dir / "regions.csv")
-    _check_classes(classes_path, read_seed(classes_path), regions)
-    controls = read_seed(seeds_dir / "controls.csv")
-    services = read_seed(seeds_dir / "shared_services.csv")
+    _check_classes(classes_path, _rows(classes_path), regions)
+    controls = _rows(seeds_dir / "controls.csv")
+    services = _rows(seeds_dir / "shared_services.csv")
     _check_references(seeds_dir, classes, regions, controls, services)
     family_freshness = _load_family_freshness(
         seeds_dir / "freshness_by_family.csv", classes, {c["family"] for c in controls}
@@ -200,7 +206,7 @@ def _int(path: Path, line: int, cls: str, name: str, raw: str, minimum: int) -> 
 
 def _load_regions(path: Path) -> dict[str, dict[str, str]]:
     regions: dict[str, dict[str, str]] = {}
-    for line, row in enumerate(read_seed(path), start=2):
+    for line, row in enumerate(_rows(path), start=2):
         region = (row.get("region") or "").strip()
         if not region or region in regions:
             raise PolicyError(f"{path}:{line}: field region: {region!r} is empty or repeated")
@@ -323,7 +329,7 @@ def _load_family_freshness(
 ) -> dict[tuple[str, str], int]:
     """Evidence freshness per class x control family; every pair must be given."""
     out: dict[tuple[str, str], int] = {}
-    for line, row in enumerate(read_seed(path), start=2):
+    for line, row in enumerate(_rows(path), start=2):
         cls, family = row.get("tenant_class", ""), row.get("family", "")
         if cls not in classes:
             raise _fail(path, line, cls, "tenant_class", "unknown class")
