@@ -27,6 +27,7 @@ from tenantproof.analytics import (
     trend,
 )
 from tenantproof.config import Home
+from tenantproof.drift_text import flag_sentence
 
 TABLES = (
     "evidence_freshness",
@@ -140,6 +141,7 @@ def main() -> None:
         shown = flags.assign(
             attributed_to=flags["tenant_id"].fillna("global: " + flags["global_scope"]),
             affected_tenants=flags["affected_tenants"].map(", ".join),
+            evidence=[flag_sentence(r) for r in flags.to_dict("records")],
         )
         st.table(
             shown[
