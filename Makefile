@@ -49,6 +49,7 @@ dashboard: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint models macros
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -5,12 +5,16 @@
 {% macro as_of_value() -%}
     {%- set raw = var('as_of', env_var('TENANTPROOF_AS_OF', '')) | string | trim -%}
     {%- if raw == '' -%}
-        {{ return(modules.datetime.datetime.strptime(run_started_at.strftime('%Y-%m-%d %H:%M:%S'), '%Y-%m-%d %H:%M:%S')) }}
+        {{ return(modules.datetime.datetime.strptime(
+            run_started_at.strftime('%Y-%m-%d %H:%M:%S'), '%Y-%m-%d %H:%M:%S'
+        )) }}
     {%- endif -%}
     {%- set text = raw | replace('T', ' ') | replace('Z', '') -%}
     {%- set formats = {10: '%Y-%m-%d', 16: '%Y-%m-%d %H:%M', 19: '%Y-%m-%d %H:%M:%S'} -%}
     {%- if not modules.re.match('^\\d{4}-\\d{2}-\\d{2}( \\d{2}:\\d{2}(:\\d{2})?)?$', text) -%}
-        {{ exceptions.raise_compiler_error("as_of '" ~ raw ~ "' is not YYYY-MM-DD[ HH:MM[:SS]] (UTC)") }}
+        {{ exceptions.raise_compiler_error(
+            "as_of '" ~ raw ~ "' is not YYYY-MM-DD[ HH:MM[:SS]] (UTC)"
+        ) }}
     {%- endif -%}
     {{ return(modules.datetime.datetime.strptime(text, formats[text | length])) }}
 {%- endmacro %}
