@@ -114,8 +114,3 @@
 {% macro default__join_texts(expressions, separator) -%}
     nullif(concat_ws('{{ separator }}', {{ expressions | join(', ') }}), '')
 {%- endmacro %}
-
-{# A timestamp as text to the second, for evidence texts ('2026-11-15 08:30:00'). #}
-{% macro ts_text(ts) -%}
-    cast({{ dbt.date_trunc('second', ts) }} as string)
-{%- endmacro %}

@@ -33,9 +33,13 @@ final as (
             as action,
         {{ scrub_foreign_tenants('flags.detected_by', 'tenants.tenant_id', 'tenants.tenant_name') }}
             as detected_by,
-        {{ scrub_foreign_tenants('flags.failed_checks', 'tenants.tenant_id', 'tenants.tenant_name') }}
+        {{ scrub_foreign_tenants(
+            'flags.failed_checks', 'tenants.tenant_id', 'tenants.tenant_name'
+        ) }}
             as failed_checks,
-        {{ scrub_foreign_tenants('flags.incident_severity', 'tenants.tenant_id', 'tenants.tenant_name') }}
+        {{ scrub_foreign_tenants(
+            'flags.incident_severity', 'tenants.tenant_id', 'tenants.tenant_name'
+        ) }}
             as incident_severity,
         flags.notified_at,
         flags.age_days,

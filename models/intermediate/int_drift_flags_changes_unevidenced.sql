@@ -31,9 +31,8 @@ refreshed as (
         min(shared_evidence.observed_at) as refreshed_at
     from changes
     inner join shared_evidence
-        on
-            changes.service_id = shared_evidence.service_id
-            and shared_evidence.observed_at > changes.occurred_at
+        on changes.service_id = shared_evidence.service_id
+        and changes.occurred_at < shared_evidence.observed_at
     group by changes.event_id
 ),
 

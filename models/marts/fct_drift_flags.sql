@@ -26,8 +26,10 @@ kinds as (
 
 final as (
     select
-        {{ dbt.hash("flags.kind || '|' || coalesce(flags.tenant_id, flags.global_scope) || '|' || flags.subject") }}
-            as flag_id,
+        {{ dbt.hash(
+            "flags.kind || '|' || coalesce(flags.tenant_id, flags.global_scope)"
+            ~ " || '|' || flags.subject"
+        ) }} as flag_id,
         flags.kind,
         kinds.severity,
         flags.tenant_id,
