@@ -51,6 +51,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/sqlfluff lint models macros
 
 format: install
 	$(BIN)/ruff check --fix .

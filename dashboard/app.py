@@ -15,8 +15,7 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 import streamlit as st
-
-from tenantproof.analytics.snapshot import (
+from tenantproof.analytics.snapshot.snapshot import (
     flags_for,
     freshness_matrix,
     in_window,
@@ -26,6 +25,8 @@ from tenantproof.analytics.snapshot import (
     read_table,
     trend,
 )
+
+from tenantproof.core.drift_text import flag_sentence
 from tenantproof.core.settings import Settings
 
 TABLES = (
@@ -140,6 +141,7 @@ def main() -> None:
         shown = flags.assign(
             attributed_to=flags["tenant_id"].fillna("global: " + flags["global_scope"]),
             affected_tenants=flags["affected_tenants"].map(", ".join),
+            evidence=[flag_sentence(r) for r in flags.to_dict("records")],
         )
         st.table(
             shown[

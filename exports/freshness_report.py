@@ -19,6 +19,7 @@ from typing import Any
 from exports.bundle import StagedBundle
 from exports.contract import FRESHNESS_REPORT, IdentifierIndex
 from exports.scope import CrossTenantAccess, TenantScope, tenant_identifiers
+from tenantproof.core.drift_text import flag_sentence
 
 STATUS_ORDER = {"missing": 0, "stale": 1, "fresh": 2}
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -82,7 +83,7 @@ def render_report(
         f'<td>{_e(r["kind"])}</td><td class="{_e(r["severity"])}">{_e(r["severity"])}</td>'
         f"<td>{_e(r['scope'])}{_e(' (' + r['global_scope'] + ')' if r['global_scope'] else '')}"
         f"</td><td>{_e(r['subject'])}</td><td>{_when(r['detected_at'])}</td>"
-        f"<td>{_e(r['evidence'])}</td>"
+        f"<td>{_e(flag_sentence(r))}</td>"
         "</tr>"
         for r in flags
     )

@@ -5,12 +5,16 @@
 {% macro as_of_value() -%}
     {%- set raw = var('as_of', env_var('TENANTPROOF_AS_OF', '')) | string | trim -%}
     {%- if raw == '' -%}
-        {{ return(modules.datetime.datetime.strptime(run_started_at.strftime('%Y-%m-%d %H:%M:%S'), '%Y-%m-%d %H:%M:%S')) }}
+        {{ return(modules.datetime.datetime.strptime(
+            run_started_at.strftime('%Y-%m-%d %H:%M:%S'), '%Y-%m-%d %H:%M:%S'
+        )) }}
     {%- endif -%}
     {%- set text = raw | replace('T', ' ') | replace('Z', '') -%}
     {%- set formats = {10: '%Y-%m-%d', 16: '%Y-%m-%d %H:%M', 19: '%Y-%m-%d %H:%M:%S'} -%}
     {%- if not modules.re.match('^\\d{4}-\\d{2}-\\d{2}( \\d{2}:\\d{2}(:\\d{2})?)?$', text) -%}
-        {{ exceptions.raise_compiler_error("as_of '" ~ raw ~ "' is not YYYY-MM-DD[ HH:MM[:SS]] (UTC)") }}
+        {{ exceptions.raise_compiler_error(
+            "as_of '" ~ raw ~ "' is not YYYY-MM-DD[ HH:MM[:SS]] (UTC)"
+        ) }}
     {%- endif -%}
     {{ return(modules.datetime.datetime.strptime(text, formats[text | length])) }}
 {%- endmacro %}
@@ -109,9 +113,4 @@
 
 {% macro default__join_texts(expressions, separator) -%}
     nullif(concat_ws('{{ separator }}', {{ expressions | join(', ') }}), '')
-{%- endmacro %}
-
-{# A timestamp as text to the second, for evidence texts ('2026-11-15 08:30:00'). #}
-{% macro ts_text(ts) -%}
-    cast({{ dbt.date_trunc('second', ts) }} as string)
 {%- endmacro %}

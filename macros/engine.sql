@@ -20,7 +20,8 @@
     {%- if execute -%}
         {%- set used = [] -%}
         {%- for node in graph.nodes.values() -%}
-            {%- for parent in node.depends_on.nodes if parent.startswith('source.') and parent not in used -%}
+            {%- for parent in node.depends_on.nodes
+                if parent.startswith('source.') and parent not in used -%}
                 {%- do used.append(parent) -%}
             {%- endfor -%}
         {%- endfor -%}
@@ -29,7 +30,10 @@
             {%- set source = graph.sources[unique_id] -%}
             {%- if source.source_name == 'raw' -%}
                 {%- do run_query('drop table if exists raw.' ~ source.name) -%}
-                {%- do run_query('create table raw.' ~ source.name ~ " using parquet location '" ~ spark_home() ~ '/raw/' ~ source.name ~ "'") -%}
+                {%- do run_query(
+                    'create table raw.' ~ source.name ~ " using parquet location '"
+                    ~ spark_home() ~ '/raw/' ~ source.name ~ "'"
+                ) -%}
             {%- endif -%}
         {%- endfor -%}
     {%- endif -%}
@@ -47,11 +51,14 @@
 {# Only after a build in which nothing failed: a failed build leaves the last good handoff. #}
 {% macro spark__engine_on_run_end(results) -%}
     {%- if execute and flags.WHICH in ('build', 'run') -%}
-        {%- set failed = results | selectattr('status', 'in', ['error', 'fail', 'runtime error']) | list -%}
+        {%- set failed = results
+            | selectattr('status', 'in', ['error', 'fail', 'runtime error']) | list -%}
         {%- if failed | length == 0 -%}
             {%- for node in graph.nodes.values()
                 if node.resource_type == 'model' and node.schema in ('marts', 'export') -%}
-                {%- if adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) -%}
+                {%- if adapter.get_relation(
+                    database=node.database, schema=node.schema, identifier=node.alias
+                ) -%}
                     {%- do run_query(
                         "insert overwrite directory '" ~ spark_home() ~ '/relations/' ~ node.schema ~ '/' ~ node.alias
                         ~ "' using parquet select * from " ~ node.schema ~ '.' ~ node.alias

@@ -19,7 +19,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tenantproof.analytics.snapshot.snapshot import drift_kinds
 
+from tenantproof.core.drift_text import flag_sentence
 from tenantproof.core.home import SEEDS_DIR, Home
 from tenantproof.core.oplogs import record_isolation_incident
 from tenantproof.core.settings import HOME_ENV
@@ -374,7 +376,7 @@ def test_stale_evidence_is_flagged_for_its_tenant_and_control(homes: Homes) -> N
     ]
     assert found[0]["global_scope"] is None
     assert found[0]["detected_at"] == AS_OF - 120 * DAY + 90 * DAY  # when the SLA lapsed
-    assert "120.0 days old; SLA 90 days" in found[0]["evidence"]
+    assert "120.0 days old; SLA 90 days" in flag_sentence(found[0])
 
 
 def test_missing_evidence_is_flagged_and_inherited_evidence_counts(homes: Homes) -> None:
@@ -411,7 +413,7 @@ def test_retention_violation_follows_each_class_window(homes: Homes) -> None:
     assert [(f["tenant_id"], f["affected_tenants"]) for f in found] == [("t4", ["t4"])]
     oldest = AS_OF - 500 * DAY
     assert found[0]["detected_at"] == oldest + 365 * DAY
-    assert found[0]["evidence"] == (
+    assert flag_sentence(found[0]) == (
         "2 row(s) held past the 365-day retention window (audit_events 1, access_history 1, "
         f"evidence 0); oldest {oldest:%Y-%m-%d %H:%M:%S}"
     )
@@ -422,7 +424,7 @@ def test_isolation_incidents_are_flagged_per_tenant_or_run(homes: Homes) -> None
     found = flags(homes.planted, "tenant_isolation_misconfigured")
     got = [(f["tenant_id"], f["global_scope"], f["affected_tenants"]) for f in found]
     assert got == [("t1", None, ["t1"]), (None, "export_run", ["t2", "t3"])]
-    assert "tenant_isolation" in found[0]["evidence"]
+    assert "tenant_isolation" in flag_sentence(found[0])
 
 
 def test_a_shared_service_change_without_evidence_names_exactly_its_tenants(
@@ -442,7 +444,7 @@ def test_a_shared_service_change_without_evidence_names_exactly_its_tenants(
     )
     assert [r[0] for r in applies] == flag["affected_tenants"]
     assert flag["detected_at"] == AS_OF - 48 * HOUR + 24 * HOUR
-    assert "ae-rotate-obs" in flag["evidence"]
+    assert "ae-rotate-obs" in flag_sentence(flag)
 
 
 def test_an_admin_action_without_reason_is_flagged_on_its_tenant(homes: Homes) -> None:
@@ -451,7 +453,7 @@ def test_an_admin_action_without_reason_is_flagged_on_its_tenant(homes: Homes) -
     assert [(f["tenant_id"], f["subject"], f["affected_tenants"]) for f in found] == [
         ("t3", "access ah-noreason-t3", ["t3"])
     ]
-    assert "@" not in found[0]["evidence"] and "usr_" not in found[0]["evidence"]
+    assert "@" not in flag_sentence(found[0]) and "usr_" not in flag_sentence(found[0])
 
 
 def test_overdue_notifications_follow_each_class_sla(homes: Homes) -> None:
@@ -476,6 +478,73 @@ def test_overdue_notifications_follow_each_class_sla(homes: Homes) -> None:
         "where incident_id = 'inc-t1-due'",
     )
     assert status == [("pending",)]
+
+
+def test_each_planted_flag_reads_as_one_sentence_of_its_details(homes: Homes) -> None:
+    """The mart holds typed details only; tenantproof/drift_text.py writes what a person reads."""
+    found = sorted(
+        (f["kind"], f["tenant_id"] or f["global_scope"], f["subject"], flag_sentence(f))
+        for kind in sorted({k.kind for k in drift_kinds()})
+        for f in flags(homes.planted, kind)
+    )
+    assert [(kind, who, sentence) for kind, who, _, sentence in found] == [
+        (
+            "admin_action_without_reason",
+            "t3",
+            "admin access ah-noreason-t3 at 2026-11-11 00:00:00 has no reason",
+        ),
+        (
+            "evidence_missing",
+            "t2",
+            "no evidence, own or inherited from a shared service; SLA 30 days",
+        ),
+        (
+            "evidence_missing",
+            "t2",
+            "no evidence, own or inherited from a shared service; SLA 60 days",
+        ),
+        (
+            "evidence_stale",
+            "t1",
+            "last evidence ev-t1-AC-1 (own) observed 2026-07-18 00:00:00, 120.0 days old; "
+            "SLA 90 days",
+        ),
+        (
+            "incident_notification_overdue",
+            "platform",
+            "incident inc-billing-late (critical) detected 2026-11-05 00:00:00: notified "
+            "2026-11-06 06:00:00, 6.0 h past the deadline (SLA 24 h)",
+        ),
+        (
+            "incident_notification_overdue",
+            "t4",
+            "incident inc-t4-silent (high) detected 2026-11-10 00:00:00: not notified, 48.0 h "
+            "past the deadline (SLA 72 h)",
+        ),
+        (
+            "retention_violated",
+            "t4",
+            "2 row(s) held past the 365-day retention window (audit_events 1, access_history 1, "
+            "evidence 0); oldest 2025-07-03 00:00:00",
+        ),
+        (
+            "shared_service_change_unevidenced",
+            "platform",
+            "key.rotate on svc-observability at 2026-11-13 00:00:00 (event ae-rotate-obs): no "
+            "evidence from svc-observability observed since; due within 24 h",
+        ),
+        (
+            "tenant_isolation_misconfigured",
+            "export_run",
+            "the tenant scope returned rows outside the scope; the export stopped",
+        ),
+        (
+            "tenant_isolation_misconfigured",
+            "t1",
+            "export validation failed (row_counts|tenant_isolation): 1 expectation(s), "
+            "1 unexpected row(s); nothing published",
+        ),
+    ]
 
 
 def test_maturity_levels_and_the_reason_for_each_level_not_reached(homes: Homes) -> None:
@@ -527,8 +596,6 @@ def test_maturity_levels_and_the_reason_for_each_level_not_reached(homes: Homes)
 def test_the_snapshot_checks_name_the_impacted_tenants(homes: Homes) -> None:
     import dagster as dg
 
-    from tenantproof.analytics.snapshot import drift_kinds
-
     expected = {
         "evidence_fresh": ["t1"],
         "evidence_present": ["t2"],
@@ -560,10 +627,10 @@ def test_the_sensor_hands_new_flags_to_the_notifier_once(
     homes: Homes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import dagster as dg
+    from tenantproof.analytics.snapshot.snapshot import publish_snapshot
 
     from orchestration.analytics import drift_flags_sensor
     from orchestration.resources import DriftNotifierResource, TenantproofResource
-    from tenantproof.analytics.snapshot import publish_snapshot
 
     home = Home(tmp_path / "home")
     shutil.copytree(homes.planted.root, home.root)
@@ -740,7 +807,7 @@ def test_the_trend_counts_each_day_of_the_snapshot(homes: Homes) -> None:
     stale from 2026-10-16; its other 3 controls' evidence (observed at midnight starting
     2026-11-14) counts from the end of 2026-11-13. t4 (4 controls, all missing) only from its
     onboarding day to its offboarding day."""
-    from tenantproof.analytics.snapshot import read_table, trend
+    from tenantproof.analytics.snapshot.snapshot import read_table, trend
 
     history = read_table(homes.planted.analytics, "evidence_freshness_history")
 

@@ -3,7 +3,12 @@ with controls as (
 ),
 
 final as (
-    select tenant_id, control_id, family, title, freshness_days
+    select
+        tenant_id,
+        control_id,
+        family,
+        title,
+        freshness_days
     from controls
 )
 

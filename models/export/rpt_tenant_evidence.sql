@@ -3,7 +3,15 @@ with evidence as (
 ),
 
 final as (
-    select tenant_id, period, evidence_id, control_id, observed_at, status, source, artefact_uri
+    select
+        tenant_id,
+        period,
+        evidence_id,
+        control_id,
+        observed_at,
+        status,
+        source,
+        artefact_uri
     from evidence
 )
 

@@ -5,9 +5,19 @@ with freshness as (
 
 final as (
     select
-        tenant_id, control_id, family, title, freshness_sla_days, last_evidence_at,
-        last_evidence_origin, last_evidence_service_id, last_evidence_status, evidence_count,
-        age_days, status, as_of
+        tenant_id,
+        control_id,
+        family,
+        title,
+        freshness_sla_days,
+        last_evidence_at,
+        last_evidence_origin,
+        last_evidence_service_id,
+        last_evidence_status,
+        evidence_count,
+        age_days,
+        status,
+        as_of
     from freshness
 )
 

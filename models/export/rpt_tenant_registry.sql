@@ -4,7 +4,12 @@ with tenants as (
 ),
 
 final as (
-    select tenant_id, tenant_name, tenant_class, residency_region, redaction_profile
+    select
+        tenant_id,
+        tenant_name,
+        tenant_class,
+        residency_region,
+        redaction_profile
     from tenants
 )
 

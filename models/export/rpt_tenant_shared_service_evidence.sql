@@ -4,8 +4,18 @@ with evidence as (
 
 final as (
     select
-        tenant_id, period, evidence_id, service_id, control_id, observed_at, status, source,
-        artefact_uri, global_scope, scope_justification, applies_because
+        tenant_id,
+        period,
+        evidence_id,
+        service_id,
+        control_id,
+        observed_at,
+        status,
+        source,
+        artefact_uri,
+        global_scope,
+        scope_justification,
+        applies_because
     from evidence
 )
 

@@ -25,7 +25,8 @@ final as (
         on services.applies_to_kind = 'all'
         or (
             services.applies_to_kind = 'region'
-            and '|' || services.applies_to_value || '|' like '%|' || tenants.residency_region || '|%'
+            and '|' || services.applies_to_value || '|'
+            like '%|' || tenants.residency_region || '|%'
         )
         or (
             services.applies_to_kind = 'class'

@@ -5,14 +5,24 @@ with tenants as (
 ),
 
 identifiers as (
-    select tenant_id, tenant_id as identifier from tenants
+    select
+        tenant_id,
+        tenant_id as identifier
+    from tenants
     union all
-    select tenant_id, tenant_name as identifier from tenants where tenant_name is not null
+    select
+        tenant_id,
+        tenant_name as identifier
+    from tenants
+    where tenant_name is not null
 ),
 
 final as (
-    select distinct tenant_id, {{ first_word('identifier') }} as token
+    select distinct
+        tenant_id,
+        {{ first_word('identifier') }} as token
     from identifiers
 )
 
-select * from final where token is not null and token <> ''
+select * from final
+where token is not null and token <> ''

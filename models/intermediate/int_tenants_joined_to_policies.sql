@@ -16,8 +16,8 @@ profiles as (
     select
         redaction_profile,
         {%- for column in var('pii_columns') %}
-        max(case when column_name = '{{ column }}' then method end) as {{ column }}_method
-        {%- if not loop.last %},{% endif %}
+            max(case when column_name = '{{ column }}' then method end) as {{ column }}_method
+            {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from rules
     group by redaction_profile
@@ -43,7 +43,7 @@ final as (
         policies.notification_sla_hours,
         policies.evidence_freshness_days,
         {%- for column in var('pii_columns') %}
-        profiles.{{ column }}_method,
+            profiles.{{ column }}_method,
         {%- endfor %}
         hash_keys.hash_key
     from tenants

@@ -14,7 +14,9 @@ with tenants as (
 ),
 
 activity as (
-    select tenant_id, count(*) as attributed_rows
+    select
+        tenant_id,
+        count(*) as attributed_rows
     from (
         select tenant_id from {{ ref('fct_audit_events') }}
         where attribution = 'tenant' and occurred_at <= {{ as_of() }}
@@ -26,18 +28,23 @@ activity as (
 ),
 
 bundles as (
-    select tenant_id, count(*) as published_bundles, max(generated_at) as last_bundle_at
+    select
+        tenant_id,
+        count(*) as published_bundles,
+        max(generated_at) as last_bundle_at
     from {{ ref('stg_raw__published_bundles') }}
     where validation_success and generated_at <= {{ as_of() }}
     group by tenant_id
 ),
 
 isolation_open as (
-    select isolation.tenant_id, count(distinct isolation.incident_id) as open_isolation_incidents
+    select
+        isolation.tenant_id,
+        count(distinct isolation.incident_id) as open_isolation_incidents
     from {{ ref('stg_raw__isolation_incidents') }} as isolation
     left join bundles
         on isolation.tenant_id = bundles.tenant_id
-        and bundles.last_bundle_at > isolation.detected_at
+        and isolation.detected_at < bundles.last_bundle_at
     where isolation.detected_at <= {{ as_of() }} and bundles.tenant_id is null
     group by isolation.tenant_id
 ),
@@ -56,7 +63,9 @@ freshness as (
 ),
 
 critical_flags as (
-    select tenants.tenant_id, count(*) as open_critical_flags
+    select
+        tenants.tenant_id,
+        count(*) as open_critical_flags
     from {{ ref('fct_drift_flags') }} as flags
     inner join tenants on {{ list_has('flags.affected_tenants', 'tenants.tenant_id') }}
     where flags.severity = 'critical'
@@ -73,12 +82,14 @@ facts as (
         coalesce(isolation_open.open_isolation_incidents, 0) as open_isolation_incidents,
         coalesce(bundles.published_bundles, 0) as published_bundles,
         bundles.last_bundle_at,
-        tenants.retention_days is not null
+        (
+            tenants.retention_days is not null
             and tenants.notification_sla_hours is not null
             and tenants.evidence_freshness_days is not null
             and tenants.redaction_profile is not null
             and tenants.export_formats is not null
-            and tenants.export_cadence is not null as policy_complete,
+            and tenants.export_cadence is not null
+        ) as policy_complete,
         coalesce(freshness.controls_applicable, 0) as controls_applicable,
         coalesce(freshness.controls_with_sla, 0) as controls_with_sla,
         coalesce(freshness.controls_stale, 0) as controls_stale,

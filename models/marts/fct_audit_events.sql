@@ -39,20 +39,34 @@ final as (
         {{ month_key('events.occurred_at') }} as period,
         events.attribution,
         events.global_scope,
-        {{ scrub_if_mentioned('mentions.event_id is not null', 'events.scope_justification', 'redaction.tenant_id', 'redaction.tenant_name') }} as scope_justification,
+        {{ scrub_if_mentioned(
+            'mentions.event_id is not null', 'events.scope_justification', 'redaction.tenant_id',
+            'redaction.tenant_name'
+        ) }} as scope_justification,
         events.applies_because,
         {{ redact('actor_id') }} as actor_id,
-        {{ own_tenant_or_hidden('events.actor_tenant_id', 'redaction.tenant_id') }} as actor_tenant_id,
+        {{ own_tenant_or_hidden(
+            'events.actor_tenant_id', 'redaction.tenant_id'
+        ) }} as actor_tenant_id,
         {{ redact('actor_email') }} as actor_email,
         {{ redact('actor_ip') }} as actor_ip,
         {{ redact('user_agent') }} as user_agent,
         events.service,
         events.action,
         events.resource_type,
-        {{ scrub_if_mentioned('mentions.event_id is not null', 'events.resource_id', 'redaction.tenant_id', 'redaction.tenant_name') }} as resource_id,
+        {{ scrub_if_mentioned(
+            'mentions.event_id is not null', 'events.resource_id', 'redaction.tenant_id',
+            'redaction.tenant_name'
+        ) }} as resource_id,
         events.outcome,
-        {{ scrub_if_mentioned('mentions.event_id is not null', 'events.reason', 'redaction.tenant_id', 'redaction.tenant_name') }} as reason,
-        {{ scrub_if_mentioned('mentions.event_id is not null', 'events.details', 'redaction.tenant_id', 'redaction.tenant_name') }} as details,
+        {{ scrub_if_mentioned(
+            'mentions.event_id is not null', 'events.reason', 'redaction.tenant_id',
+            'redaction.tenant_name'
+        ) }} as reason,
+        {{ scrub_if_mentioned(
+            'mentions.event_id is not null', 'events.details', 'redaction.tenant_id',
+            'redaction.tenant_name'
+        ) }} as details,
         events.source_file,
         events.source_line,
         events.loaded_at
@@ -62,4 +76,5 @@ final as (
 )
 
 -- clustered by tenant and period: a scoped read of a few tenants skips the other row groups
-select * from final order by tenant_id, period
+select * from final
+order by tenant_id, period

@@ -9,7 +9,10 @@ tenants as (
 ),
 
 mentions as (
-    {{ tenant_mentions(ref('stg_raw__evidence_events'), ['evidence_id'], "coalesce(tenant_id, '')", ['artefact_uri']) }}
+    {{ tenant_mentions(
+        ref('stg_raw__evidence_events'), ['evidence_id'], "coalesce(tenant_id, '')",
+        ['artefact_uri']
+    ) }}
 ),
 
 final as (
@@ -21,7 +24,10 @@ final as (
         {{ month_key('evidence.observed_at') }} as period,
         evidence.status,
         evidence.source,
-        {{ scrub_if_mentioned('mentions.evidence_id is not null', 'evidence.artefact_uri', 'tenants.tenant_id', 'tenants.tenant_name') }} as artefact_uri,
+        {{ scrub_if_mentioned(
+            'mentions.evidence_id is not null', 'evidence.artefact_uri', 'tenants.tenant_id',
+            'tenants.tenant_name'
+        ) }} as artefact_uri,
         evidence.source_file,
         evidence.source_line
     from evidence

@@ -20,8 +20,11 @@ ranked as (
     select
         evidence.*,
         row_number() over (
-            partition by tenant_id, control_id
-            order by observed_at desc, evidence_origin desc, evidence_id
+            partition by evidence.tenant_id, evidence.control_id
+            order by
+                evidence.observed_at desc,
+                evidence.evidence_origin desc,
+                evidence.evidence_id asc
         ) as recency
     from evidence
 ),
@@ -37,7 +40,8 @@ counted as (
 ),
 
 latest as (
-    select * from ranked where recency = 1
+    select * from ranked
+    where recency = 1
 ),
 
 family_days as (
@@ -85,7 +89,8 @@ final as (
         {{ timestamp_add('day', 'sla.freshness_sla_days', 'latest.observed_at') }} as fresh_until,
         case
             when latest.observed_at is null then 'missing'
-            when {{ timestamp_add('day', 'sla.freshness_sla_days', 'latest.observed_at') }}
+            when
+                {{ timestamp_add('day', 'sla.freshness_sla_days', 'latest.observed_at') }}
                 < {{ as_of() }} then 'stale'
             else 'fresh'
         end as status,

@@ -27,7 +27,10 @@ snapshots as (
 ),
 
 tenants as (
-    select tenant_id, onboarded_at, offboarded_at
+    select
+        tenant_id,
+        onboarded_at,
+        offboarded_at
     from {{ ref('dim_tenants') }}
 ),
 
@@ -55,12 +58,15 @@ tenant_days as (
         pairs.freshness_sla_days
     from snapshots
     inner join pairs
-        on (pairs.onboarded_at is null or pairs.onboarded_at < snapshots.day_end)
-        and (pairs.offboarded_at is null or pairs.offboarded_at >= snapshots.day_start)
+        on (pairs.onboarded_at is null or snapshots.day_end > pairs.onboarded_at)
+        and (pairs.offboarded_at is null or snapshots.day_start <= pairs.offboarded_at)
 ),
 
 observed as (
-    select distinct tenant_id, control_id, observed_at
+    select distinct
+        tenant_id,
+        control_id,
+        observed_at
     from {{ ref('int_control_evidence_unioned') }}
     where observed_at <= {{ as_of() }}
 ),
@@ -97,8 +103,8 @@ final as (
     left join intervals
         on tenant_days.tenant_id = intervals.tenant_id
         and tenant_days.control_id = intervals.control_id
-        and intervals.valid_from <= tenant_days.snapshot_at
-        and (intervals.valid_to is null or intervals.valid_to > tenant_days.snapshot_at)
+        and tenant_days.snapshot_at >= intervals.valid_from
+        and (intervals.valid_to is null or tenant_days.snapshot_at < intervals.valid_to)
 )
 
 select * from final

@@ -19,8 +19,10 @@ final as (
         'audit_events' as source,
         events.event_id as record_id,
         events.service as service_id,
-        'global scope: service ' || coalesce(events.service, '(none)')
-            || ' applies to no registered tenant' as reason
+        (
+            'global scope: service ' || coalesce(events.service, '(none)')
+            || ' applies to no registered tenant'
+        ) as reason
     from events
     left join applied on events.service = applied.service_id
     where applied.service_id is null
@@ -29,8 +31,10 @@ final as (
         'evidence_events' as source,
         evidence.evidence_id as record_id,
         evidence.service_id,
-        'global scope: service ' || coalesce(evidence.service_id, '(none)')
-            || ' applies to no registered tenant' as reason
+        (
+            'global scope: service ' || coalesce(evidence.service_id, '(none)')
+            || ' applies to no registered tenant'
+        ) as reason
     from evidence
     left join applied on evidence.service_id = applied.service_id
     where applied.service_id is null

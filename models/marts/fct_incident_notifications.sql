@@ -33,7 +33,8 @@ deadlines as (
         end as notified_at
     from incidents
     inner join tenants on incidents.affected_tenant_id = tenants.tenant_id
-    where incidents.detected_at
+    where
+        incidents.detected_at
         >= {{ timestamp_add('day', '-1 * tenants.retention_days', as_of()) }}
 ),
 
@@ -57,8 +58,10 @@ final as (
             when {{ as_of() }} > notify_by then 'overdue'
             else 'pending'
         end as notification_status,
-        (notified_at is not null and notified_at > notify_by)
-            or (notified_at is null and {{ as_of() }} > notify_by) as is_overdue,
+        (
+            (notified_at is not null and notified_at > notify_by)
+            or (notified_at is null and {{ as_of() }} > notify_by)
+        ) as is_overdue,
         case
             when notified_at is not null and notified_at > notify_by
                 then {{ hours_between('notify_by', 'notified_at') }}

@@ -12,7 +12,10 @@ tenants as (
 ),
 
 mentions as (
-    {{ tenant_mentions(ref('stg_raw__evidence_events'), ['evidence_id'], "coalesce(tenant_id, '')", ['artefact_uri', 'scope_justification']) }}
+    {{ tenant_mentions(
+        ref('stg_raw__evidence_events'), ['evidence_id'], "coalesce(tenant_id, '')",
+        ['artefact_uri', 'scope_justification']
+    ) }}
 ),
 
 final as (
@@ -25,16 +28,23 @@ final as (
         {{ month_key('evidence.observed_at') }} as period,
         evidence.status,
         evidence.source,
-        {{ scrub_if_mentioned('mentions.evidence_id is not null', 'evidence.artefact_uri', 'tenants.tenant_id', 'tenants.tenant_name') }} as artefact_uri,
+        {{ scrub_if_mentioned(
+            'mentions.evidence_id is not null', 'evidence.artefact_uri', 'tenants.tenant_id',
+            'tenants.tenant_name'
+        ) }} as artefact_uri,
         evidence.global_scope,
-        {{ scrub_if_mentioned('mentions.evidence_id is not null', 'evidence.scope_justification', 'tenants.tenant_id', 'tenants.tenant_name') }} as scope_justification,
+        {{ scrub_if_mentioned(
+            'mentions.evidence_id is not null', 'evidence.scope_justification', 'tenants.tenant_id',
+            'tenants.tenant_name'
+        ) }} as scope_justification,
         evidence.applies_because,
         evidence.source_file,
         evidence.source_line
     from evidence
     inner join tenants on evidence.bundle_tenant_id = tenants.tenant_id
     left join mentions on evidence.evidence_id = mentions.evidence_id
-    where evidence.observed_at
+    where
+        evidence.observed_at
         >= {{ timestamp_add('day', '-1 * tenants.retention_days', as_of()) }}
 )
 

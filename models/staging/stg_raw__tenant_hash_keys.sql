@@ -3,7 +3,10 @@ with source as (
 ),
 
 final as (
-    select tenant_id, hash_key from source
+    select
+        tenant_id,
+        hash_key
+    from source
 )
 
 select * from final
