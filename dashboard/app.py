@@ -15,7 +15,7 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 import streamlit as st
-from tenantproof.analytics.snapshot.snapshot import (
+from tenantproof.analytics.snapshot import (
     flags_for,
     freshness_matrix,
     in_window,

@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tenantproof.analytics.snapshot.snapshot import drift_kinds
+from tenantproof.analytics.snapshot import drift_kinds
 
 from tenantproof.core.drift_text import flag_sentence
 from tenantproof.core.home import SEEDS_DIR, Home
@@ -627,7 +627,7 @@ def test_the_sensor_hands_new_flags_to_the_notifier_once(
     homes: Homes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import dagster as dg
-    from tenantproof.analytics.snapshot.snapshot import publish_snapshot
+    from tenantproof.analytics.snapshot import publish_snapshot
 
     from orchestration.analytics import drift_flags_sensor
     from orchestration.resources import DriftNotifierResource, TenantproofResource
@@ -807,7 +807,7 @@ def test_the_trend_counts_each_day_of_the_snapshot(homes: Homes) -> None:
     stale from 2026-10-16; its other 3 controls' evidence (observed at midnight starting
     2026-11-14) counts from the end of 2026-11-13. t4 (4 controls, all missing) only from its
     onboarding day to its offboarding day."""
-    from tenantproof.analytics.snapshot.snapshot import read_table, trend
+    from tenantproof.analytics.snapshot import read_table, trend
 
     history = read_table(homes.planted.analytics, "evidence_freshness_history")
 
