@@ -15,6 +15,7 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 import streamlit as st
+
 from tenantproof.analytics.snapshot import (
     flags_for,
     freshness_matrix,
@@ -25,7 +26,6 @@ from tenantproof.analytics.snapshot import (
     read_table,
     trend,
 )
-
 from tenantproof.core.drift_text import flag_sentence
 from tenantproof.core.settings import Settings
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tenantproof.analytics.snapshot import drift_kinds
 
+from tenantproof.analytics.snapshot import drift_kinds
 from tenantproof.core.drift_text import flag_sentence
 from tenantproof.core.home import SEEDS_DIR, Home
 from tenantproof.core.oplogs import record_isolation_incident
@@ -627,10 +627,10 @@ def test_the_sensor_hands_new_flags_to_the_notifier_once(
     homes: Homes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import dagster as dg
-    from tenantproof.analytics.snapshot import publish_snapshot
 
     from orchestration.analytics import drift_flags_sensor
     from orchestration.resources import DriftNotifierResource, TenantproofResource
+    from tenantproof.analytics.snapshot import publish_snapshot
 
     home = Home(tmp_path / "home")
     shutil.copytree(homes.planted.root, home.root)
