@@ -18,14 +18,15 @@ from tenantproof.core.settings import HOME_ENV, SettingError, Settings
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
-    """The command's settings: its flags over the environment over the defaults."""
+    """The command's settings, resolved once by ``main``: its flags over the environment over
+    the defaults."""
     return Settings.from_environment(home=args.home, as_of=getattr(args, "as_of", None))
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from tenantproof.demo.generate import generate
 
-    home = settings_of(args).home.ensure()
+    home = args.settings.home.ensure()
     summary = generate(home.root, tenants=args.tenants, events=args.events, seed=args.seed)
     print(
         f"generated {summary.tenants} tenants, {summary.audit_events} audit events, "
@@ -39,7 +40,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from orchestration import runner
 
-    settings = settings_of(args)
+    settings = args.settings
     runner.build(settings)
     print(runner.summary(settings.home))
     return 0
@@ -49,7 +50,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from orchestration import runner
     from tenantproof.core.periods import last_complete_period
 
-    settings = settings_of(args)
+    settings = args.settings
     home = settings.home.ensure()
     last = last_complete_period(datetime.now(UTC).date())
     periods = args.period or (
@@ -64,7 +65,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from orchestration import runner
     from tenantproof.core.periods import last_complete_period
 
-    settings = settings_of(args)
+    settings = args.settings
     started = datetime.now(UTC)
     cmd_generate(args)
     runner.build(settings)
@@ -81,7 +82,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     from orchestration import runner
 
-    print(runner.summary(settings_of(args).home.ensure()))
+    print(runner.summary(args.settings.home.ensure()))
     return 0
 
 
@@ -91,9 +92,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     events, tenants = bench.QUICK if args.quick else bench.DEFAULT
     events = args.events or events
     tenants = args.tenants or tenants
-    workdir = Path(args.workdir or (settings_of(args).home.root.parent / "bench-home")).resolve()
+    workdir = Path(args.workdir or (args.settings.home.root.parent / "bench-home")).resolve()
     result = bench.run(
-        events, tenants, workdir, memory_limit=args.memory_limit, engine=settings_of(args).engine
+        events, tenants, workdir, memory_limit=args.memory_limit, engine=args.settings.engine
     )
     print(bench.report(result))
     print(f"results: {bench.save(result)}")
@@ -109,7 +110,7 @@ def cmd_delete_tenant(args: argparse.Namespace) -> int:
         who = args.requested_by or getpass.getuser()
     except (KeyError, OSError):  # no login name (a container without a passwd entry)
         who = "unknown"
-    certificate = runner.delete_tenant(settings_of(args), args.tenant, args.reason, who)
+    certificate = runner.delete_tenant(args.settings, args.tenant, args.reason, who)
     print(f"tenant {args.tenant} deleted; signed certificate: {certificate}")
     print(f"check it with: tenantproof verify {certificate}")
     return 0
@@ -118,7 +119,7 @@ def cmd_delete_tenant(args: argparse.Namespace) -> int:
 def cmd_auditor_key(args: argparse.Namespace) -> int:
     from exports.encryption import auditor_key_file
 
-    out = auditor_key_file(settings_of(args).home, args.tenant, args.out)
+    out = auditor_key_file(args.settings.home, args.tenant, args.out)
     print(f"{out}: the encryption key of tenant {args.tenant} alone, for `verify --key-file`")
     return 0
 
@@ -202,7 +203,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:  # a bad setting (engine, as-of time) stops here, before any work
-        settings_of(args)
+        args.settings = settings_of(args)
     except SettingError as error:
         print(f"tenantproof: {error}", file=sys.stderr)
         return 2

@@ -48,10 +48,9 @@ def cmd_release_gate(args: argparse.Namespace) -> int:
 
 def cmd_deliver(args: argparse.Namespace) -> int:
     from exports.delivery import DeliveryRefused, deliver_bundles
-    from tenantproof.cli.main import settings_of
     from tenantproof.core.policy import load_policy
 
-    home = settings_of(args).home.ensure()
+    home = args.settings.home.ensure()
     try:
         done = deliver_bundles(
             home,
@@ -73,9 +72,8 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 def cmd_purge_retention(args: argparse.Namespace) -> int:
     from orchestration import runner
     from orchestration.resources import build_resources
-    from tenantproof.cli.main import settings_of
 
-    settings = settings_of(args)
+    settings = args.settings
     config = {"as_of": args.as_of} if args.as_of else {}
     with runner.instance(settings.home.ensure()) as dagster:
         result = runner.run_job(
