@@ -1,5 +1,5 @@
 {# Engine hooks (dbt_project.yml on-run-start / on-run-end). DuckDB reads the raw tables where
-   ingest wrote them and needs nothing. Spark reads the raw tables that tenantproof/engine.py
+   ingest wrote them and needs nothing. Spark reads the raw tables that tenantproof/transform/engine.py
    handed over as Parquet, and hands every mart and export-shaped relation back as Parquet, so
    the export layer reads the same relations whichever engine built them. #}
 
@@ -15,7 +15,7 @@
     select 1
 {%- endmacro %}
 
-{# The raw tables the models read; tenantproof/engine.py writes the same ones. #}
+{# The raw tables the models read; tenantproof/transform/engine.py writes the same ones. #}
 {% macro spark__engine_on_run_start() -%}
     {%- if execute -%}
         {%- set used = [] -%}

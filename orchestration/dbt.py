@@ -57,7 +57,7 @@ def warehouse_models(
 ):
     """Staging, intermediate, marts and the export-shaped models, with their data tests. The
     large marts are incremental; a changed policy or registry, or removed rows, rebuild them in
-    full (tenantproof/buildstate.py)."""
+    full (tenantproof/transform/buildstate.py)."""
     settings = tenantproof.settings()
     home = settings.home.ensure()
     version = tenantproof.policy().version

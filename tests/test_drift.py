@@ -481,7 +481,8 @@ def test_overdue_notifications_follow_each_class_sla(homes: Homes) -> None:
 
 
 def test_each_planted_flag_reads_as_one_sentence_of_its_details(homes: Homes) -> None:
-    """The mart holds typed details only; tenantproof/drift_text.py writes what a person reads."""
+    """The mart holds typed details only; tenantproof/core/drift_text.py writes what a person
+    reads."""
     found = sorted(
         (f["kind"], f["tenant_id"] or f["global_scope"], f["subject"], flag_sentence(f))
         for kind in sorted({k.kind for k in drift_kinds()})

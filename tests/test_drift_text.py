@@ -1,4 +1,4 @@
-"""The sentence of each drift kind, from a flag's detail columns (tenantproof/drift_text.py):
+"""The sentence of each drift kind, from a flag's detail columns (tenantproof/core/drift_text.py):
 the texts fct_drift_flags used to build in SQL, word for word, from rows as DuckDB, pyarrow and
 pandas hand them over."""
 

@@ -3,7 +3,7 @@
    the list of the others. Its text and id columns drawn from landing data or logs (subject,
    event_id, action, detected_by, failed_checks, incident_severity) are scrubbed of other
    tenants' identifiers; the page writes its sentence from these columns
-   (tenantproof/drift_text.py). #}
+   (tenantproof/core/drift_text.py). #}
 with flags as (
     select * from {{ ref('fct_drift_flags') }}
 ),

@@ -1,5 +1,5 @@
 {# Drift kind retention_violated: per tenant, the rows older than its class's retention_days
-   still in the marts (tenantproof/retention.py purges them; this is what it left). detected_at
+   still in the marts (tenantproof/erasure/retention.py purges them; this is what it left). detected_at
    is when the oldest of them passed the window. #}
 with tenants as (
     select * from {{ ref('dim_tenants') }}

@@ -1,7 +1,7 @@
 {# Audit events per bundle tenant, redacted by the tenant's profile and with other tenants'
    identifiers scrubbed from every free-text column. Incremental: a build appends the events
    loaded since the last one; a change of policy or registry rebuilds it in full
-   (tenantproof/buildstate.py). #}
+   (tenantproof/transform/buildstate.py). #}
 {{ config(materialized='incremental', incremental_strategy='append') }}
 
 {% set new_rows %}

@@ -5,7 +5,7 @@
    global scope with the tenants it affects named in affected_tenants. The kinds, their check
    names and severities are data (seeds/drift_kinds.csv). The detail columns hold
    identifiers, times and counts only: no personal data, no other tenant's name; the sentence
-   a person reads is written from them at the edge (tenantproof/drift_text.py). #}
+   a person reads is written from them at the edge (tenantproof/core/drift_text.py). #}
 with flags as (
     select * from {{ ref('int_drift_flags_evidence_freshness') }}
     union all
