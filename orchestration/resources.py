@@ -14,7 +14,7 @@ from dagster_dbt import DbtCliResource, DbtProject
 
 from orchestration.project import dbt_project
 from tenantproof.analytics.notify import JsonlNotifier, LogNotifier, Notifier
-from tenantproof.core.home import Home
+from tenantproof.core.home import SEEDS_DIR, Home
 from tenantproof.core.policy import Policy, load_policy
 from tenantproof.core.settings import Settings
 from tenantproof.core.warehouse import connect
@@ -60,14 +60,17 @@ class TenantproofResource(dg.ConfigurableResource):
             signing_key=self.signing_key,
             export_roots=self.export_roots,
             environ=os.environ if self.read_environment else {},
-            policy=self.policy(),
+            seeds_dir=self._seeds_dir(),
         )
+
+    def _seeds_dir(self) -> Path:
+        return Path(self.seeds_dir) if self.seeds_dir else SEEDS_DIR
 
     def get_home(self) -> Home:
         return self.settings().home.ensure()
 
     def policy(self) -> Policy:
-        return load_policy(Path(self.seeds_dir)) if self.seeds_dir else load_policy()
+        return load_policy(self._seeds_dir())
 
     @contextmanager
     def warehouse(self) -> Iterator[duckdb.DuckDBPyConnection]:

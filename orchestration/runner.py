@@ -92,8 +92,9 @@ def export(
     blocks = period_blocks(periods)
     with instance(home) as dagster:
         sync_tenant_partitions(dagster, home)
-        chosen = sorted(tenants or registered_tenants(home))
-        unknown = sorted(set(chosen) - set(registered_tenants(home)))
+        registered = registered_tenants(home)
+        chosen = sorted(tenants or registered)
+        unknown = sorted(set(chosen) - set(registered))
         if unknown:
             raise SystemExit(f"unknown tenant(s): {', '.join(unknown)}")
         if not chosen:

@@ -262,7 +262,7 @@ def scratch_export(policy: Policy) -> dict[str, str | None]:
         c: "no tenant of this class was generated" for c in policy.classes
     }
     with tempfile.TemporaryDirectory(prefix="tenantproof-gate-") as tmp:
-        settings = Settings.resolve(home=Path(tmp) / "home", environ={}, policy=policy)
+        settings = Settings.resolve(home=Path(tmp) / "home", environ={}, seeds_dir=policy.seeds_dir)
         home = settings.home.ensure()
         try:
             generate(

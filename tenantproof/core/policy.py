@@ -204,6 +204,12 @@ def _int(path: Path, line: int, cls: str, name: str, raw: str, minimum: int) -> 
     return value
 
 
+def load_regions(seeds_dir: Path = SEEDS_DIR) -> dict[str, dict[str, str]]:
+    """The regions (seeds/regions.csv): region -> its row, with the variable that may move its
+    exports root; what the settings need, without reading the whole policy."""
+    return _load_regions(seeds_dir / "regions.csv")
+
+
 def _load_regions(path: Path) -> dict[str, dict[str, str]]:
     regions: dict[str, dict[str, str]] = {}
     for line, row in enumerate(_rows(path), start=2):

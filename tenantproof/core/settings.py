@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from tenantproof.core.home import Home
-from tenantproof.core.policy import Policy, load_policy
+from tenantproof.core.home import SEEDS_DIR, Home
+from tenantproof.core.policy import load_regions
 
 HOME_ENV = "TENANTPROOF_HOME"
 ENGINE_ENV = "TENANTPROOF_ENGINE"
@@ -81,12 +81,12 @@ class Settings:
         signing_key: str | os.PathLike[str] | None = None,
         export_roots: Mapping[str, str | os.PathLike[str]] | None = None,
         environ: Mapping[str, str] | None = None,
-        policy: Policy | None = None,
+        seeds_dir: Path = SEEDS_DIR,
     ) -> Settings:
         """Explicit argument > environment variable > default, for each setting. ``environ``
         is the environment to fall back on (the edges pass ``os.environ``; ``{}`` reads none);
         ``export_roots`` maps a region to its exports root, else the variable its row in
-        ``seeds/regions.csv`` names, else ``<home>/exports/<region>``."""
+        ``regions.csv`` of ``seeds_dir`` names, else ``<home>/exports/<region>``."""
         env: Mapping[str, str] = {} if environ is None else environ
 
         def pick(explicit: object, variable: str) -> str | None:
@@ -98,8 +98,7 @@ class Settings:
         root = Path(pick(home, HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
         key = pick(signing_key, SIGNING_KEY_ENV)
         roots: dict[str, Path] = {}
-        regions = (policy or load_policy()).regions
-        for region, row in sorted(regions.items()):
+        for region, row in sorted(load_regions(seeds_dir).items()):
             explicit = (export_roots or {}).get(region)
             value = pick(explicit, row.get("export_root_env") or "")
             if value:

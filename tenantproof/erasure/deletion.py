@@ -42,12 +42,12 @@ from tenantproof.core.sources import SOURCES
 from tenantproof.core.warehouse import connect
 from tenantproof.erasure.certificates import Check, tenant_area, utc_now, write_certificate
 from tenantproof.erasure.footprint import (
-    OUTBOX_GLOB,
     QUARANTINE,
     TOMBSTONES,
     count_sql,
     declared_folders,
     declared_sql,
+    delivered_folders,
     derived_areas,
     derived_files,
     landing_candidates,
@@ -268,13 +268,13 @@ class _Deletion:
 
     def delivered(self) -> list[dict[str, Any]]:
         """Copies of the tenant's bundles in recipients' outboxes, each with its manifest hash."""
-        pattern = OUTBOX_GLOB.format(tenant=self.tenant) + f"/*/{MANIFEST}"
         return [
             {
                 "copy": str(m.parent.relative_to(self.home.root)),
                 "manifest_sha256": sha256_file(m),
             }
-            for m in sorted(self.home.root.glob(pattern))
+            for folder in delivered_folders(self.home, self.tenant)
+            for m in sorted(folder.glob(f"*/{MANIFEST}"))
         ]
 
     def staged_content(self) -> list[dict[str, Any]]:
@@ -301,7 +301,7 @@ class _Deletion:
         (``<home>/outbox/<recipient>/<region>/<tenant>``, exports.delivery)."""
         found = [
             *self.home.exports.glob(f"*/{self.tenant}"),
-            *self.home.root.glob(OUTBOX_GLOB.format(tenant=self.tenant)),
+            *delivered_folders(self.home, self.tenant),
         ]
         return sorted(p for p in found if p.is_dir())
 

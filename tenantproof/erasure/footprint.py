@@ -27,8 +27,6 @@ QUARANTINE = "raw.quarantine"
 # Seeds, reloaded from the repository by every dbt build: policy, not tenant rows.
 SKIPPED_SCHEMAS = ("policy", "information_schema", "pg_catalog")
 TEXT_TYPES = ("VARCHAR", "JSON")
-# Bundles delivered to recipients (exports.delivery): removed with the tenant's bundles.
-OUTBOX_GLOB = "outbox/*/*/{tenant}"
 
 
 def declared_sql(column: str) -> str:
@@ -172,3 +170,9 @@ def partition_folders(home: Home, tenant_id: str) -> list[Path]:
     """Hive partition folders of the tenant in the derived areas (their files carry no
     tenant_id column: the folder name is the tenant)."""
     return sorted(p for area in derived_areas(home) for p in area.rglob(f"tenant_id={tenant_id}"))
+
+
+def delivered_folders(home: Home, tenant_id: str) -> list[Path]:
+    """The tenant's bundles delivered to recipients (``<outbox>/<recipient>/<region>/<tenant>``,
+    exports.delivery): removed with its published bundles."""
+    return sorted(p for p in home.outbox.glob(f"*/*/{tenant_id}") if p.is_dir())
