@@ -17,8 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from exports.bundle import StagedBundle
-from exports.contract import FRESHNESS_REPORT, IdentifierIndex
+from exports.contract import FRESHNESS_REPORT, Recogniser
 from exports.scope import CrossTenantAccess, TenantScope, tenant_identifiers
+from tenantproof.core.catalog import vocabulary_columns
 from tenantproof.core.drift_text import flag_sentence
 
 STATUS_ORDER = {"missing": 0, "stale": 1, "fresh": 2}
@@ -137,11 +138,21 @@ def write_freshness_reports(scope: TenantScope, bundles: Sequence[StagedBundle])
     flags: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in scope.read("drift_flags").to_pylist():
         flags[row["tenant_id"]].append(row)
-    index = IdentifierIndex(tenant_identifiers(scope.con))
+    index = Recogniser(tenant_identifiers(scope.con))
+    vocabulary = vocabulary_columns()
     for bundle in bundles:
         tenant = bundle.tenant_id
         page = render_report(registry[tenant], bundle.period, freshness[tenant], flags[tenant])
-        named = index.foreign_mentions(html.unescape(page), tenant)
+        # Judged on what the tenant's data put on the page (the rows' text, scrubbed by dbt),
+        # not on the product's own words around it: a tenant called "eu" or "2026-10" must
+        # not find itself in every page that states a region or a period.
+        named = [
+            found
+            for row in (registry[tenant], *freshness[tenant], *flags[tenant])
+            for column, value in row.items()
+            if isinstance(value, str) and column != "tenant_id" and column not in vocabulary
+            for found in index.foreign_mentions(value, tenant)
+        ]
         if named:
             raise CrossTenantAccess(
                 f"{FRESHNESS_REPORT} of a bundle names another tenant; nothing was published",

@@ -22,10 +22,12 @@ import duckdb
 import pandas as pd
 
 from exports.bundle import StagedBundle
-from exports.contract import FORMULA_START, NEVER, IdentifierIndex, first_word, mention_pattern
+from exports.contract import FORMULA_START, PLACEHOLDERS, SQL_TOKEN, Recogniser
 from exports.scope import BUNDLE_RELATIONS, RELATIONS, TenantScope, tenant_identifiers
+from tenantproof.core.catalog import vocabulary_columns
 from tenantproof.core.home import EXPECTATIONS_DIR
 from tenantproof.core.policy import Policy
+from tenantproof.core.warehouse import sql_literal
 
 ISOLATION_SUITE = "tenant_isolation"
 ROW_COUNT_SUITE = "row_counts"
@@ -66,10 +68,6 @@ class ValidationResult:
 
 def load_suite_file(name: str, directory: Path = EXPECTATIONS_DIR) -> dict[str, Any]:
     return json.loads((directory / f"{name}.json").read_text(encoding="utf-8"))
-
-
-def _identifier_pattern(identifiers: list[tuple[str, str]]) -> str:
-    return mention_pattern(w for pair in identifiers for w in pair) or NEVER
 
 
 class _Validator:
@@ -116,17 +114,6 @@ class _Validator:
             )
 
 
-def _first_words(identifiers: list[tuple[str, str]]) -> pd.DataFrame:
-    """(tenant_id, first word) of every identifier: a text that names a tenant contains it."""
-    rows = {
-        (tenant_id, token)
-        for tenant_id, name in identifiers
-        for word in (tenant_id, name)
-        if word and (token := first_word(word))
-    }
-    return pd.DataFrame(sorted(rows), columns=["tenant_id", "token"])
-
-
 @dataclass
 class _KindFrames:
     isolation: pd.DataFrame  # distinct (file, tenant_id) with expected tenant, foreign mentions
@@ -136,7 +123,7 @@ class _KindFrames:
     twins: dict[str, str]  # file -> the other format's file of the same bundle and kind
     mentioned: dict[str, list[str]]  # Parquet file -> other tenants' identifiers its text names
 
-    def isolation_tenants(self, index: IdentifierIndex) -> set[str]:
+    def isolation_tenants(self, index: Recogniser) -> set[str]:
         """The tenants an isolation failure of these files involves: each failing file's owner,
         the foreign tenant ids in it and the tenants its text names."""
         involved: set[str] = set()
@@ -154,9 +141,7 @@ def _kind_frames(
     con: duckdb.DuckDBPyConnection,
     kind: str,
     bundles: list[StagedBundle],
-    pattern: str,
-    names: dict[str, str],
-    first_words: pd.DataFrame,
+    recogniser: Recogniser,
     pii_columns: list[str],
 ) -> _KindFrames:
     """Read every staged file of one kind, both formats, each file on its own as written, and
@@ -166,11 +151,18 @@ def _kind_frames(
         for fmt in ("parquet", "csv"):
             path = str(b.files[f"{kind}.{fmt}"])
             expect_rows.append(
-                (len(expect_rows), path, fmt, b.tenant_id, names[b.tenant_id], b.redaction_profile)
+                (
+                    len(expect_rows),
+                    path,
+                    fmt,
+                    b.tenant_id,
+                    "(?i)" + recogniser.own_marked(b.tenant_id),
+                    b.redaction_profile,
+                )
             )
     expect = pd.DataFrame(
         expect_rows,
-        columns=["file_idx", "file", "format", "expected_tenant", "expected_name", "profile"],
+        columns=["file_idx", "file", "format", "expected_tenant", "own_marked", "profile"],
     )
     parquet_files = [r[1] for r in expect_rows if r[2] == "parquet"]
     csv_files = [r[1] for r in expect_rows if r[2] == "csv"]
@@ -179,13 +171,16 @@ def _kind_frames(
     ).fetchall()
     columns = [r[0] for r in schema]
     varchar_cols = {r[0] for r in schema if r[1] == "VARCHAR"}
-    # Text that could name a tenant: typed values (times, flags, numbers) and the two columns
-    # the bundle's place already fixes cannot.
-    text_cols = [c for c in columns if c in varchar_cols and c not in ("tenant_id", "period")]
+    # Text that could name a tenant: typed values (times, flags, numbers) cannot, tenant_id is
+    # judged on its own, and the product's vocabulary (region, period, control ids...) is not
+    # a tenant's data (dbt_project.yml, vocabulary_columns).
+    vocabulary = vocabulary_columns()
+    text_cols = [
+        c for c in columns if c in varchar_cols and c != "tenant_id" and c.lower() not in vocabulary
+    ]
     csv_columns = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in columns) + "}"
     pii = [c for c in pii_columns if c in columns]
     con.register("_expect", expect)
-    con.register("_first_words", first_words)
     try:
         con.execute(
             f"""create or replace temp table _staged as
@@ -200,32 +195,43 @@ def _kind_frames(
             [parquet_files, csv_files],
         )
         text = "concat_ws(chr(31), " + ", ".join(text_cols) + ")" if text_cols else "''"
-        # Rows whose words include the first word of another tenant's identifier (a superset),
-        # then the exact whole-word match on those rows only.
+        for placeholder in PLACEHOLDERS:  # the product's own words name no tenant
+            text = f"replace({text}, {sql_literal(placeholder)}, chr(65533))"
+        neutral = text
+        for c in (1, 2, 3):
+            neutral = f"replace({neutral}, chr({c}), chr(65533))"
+        # The rows that hold the first word of some identifier whole (a superset), then the
+        # exact rule on those rows only: tokens marked, identifiers marked, the bundle tenant's
+        # own unmarked; what stays marked names another tenant.
         mentions: dict[int, int] = {}
         mentioned: dict[str, list[str]] = {}
         for i, count, named in con.execute(
-            f"""with tokens as (
-                    select rowid as rid, file_idx,
-                           unnest(string_split_regex(lower({text}), '[^a-z0-9_]+')) as token
-                    from _staged
-                    where file_idx in (select file_idx from _expect where format = 'parquet')
-                ), candidates as (
-                    select distinct t.rid
-                    from tokens t
-                    join _expect e on e.file_idx = t.file_idx
-                    join _first_words w on w.token = t.token and w.tenant_id <> e.expected_tenant
+            f"""with candidates as (
+                    select s.file_idx, {neutral} as text
+                    from _staged s
+                    where s.file_idx in (select file_idx from _expect where format = 'parquet')
+                      and regexp_matches({text}, $prefilter)
                 ), found as (
-                    select s.file_idx,
-                           list_filter(regexp_extract_all({text}, ?, 1),
-                               lambda x: lower(x) <> lower(e.expected_tenant)
-                                    and lower(x) <> lower(e.expected_name)) as named
-                    from _staged s join _expect e on e.file_idx = s.file_idx
-                    where s.rowid in (select rid from candidates)
+                    select c.file_idx,
+                           regexp_extract_all(
+                               regexp_replace(
+                                   regexp_replace(
+                                       regexp_replace(c.text, $token,
+                                                      chr(3) || '\\0' || chr(3), 'g'),
+                                       $identifiers, chr(1) || '\\0' || chr(2), 'g'),
+                                   e.own_marked, '\\1', 'g'),
+                               '\\x01([^\\x02]*)\\x02', 1) as named
+                    from candidates c join _expect e on e.file_idx = c.file_idx
                 )
-                select file_idx, sum(len(named)), list_distinct(flatten(list(named)))
+                select file_idx, sum(len(named)),
+                       list_distinct(list_transform(flatten(list(named)),
+                                                    lambda x: replace(x, chr(3), '')))
                 from found group by 1""",
-            [pattern],
+            {
+                "prefilter": "(?i)" + recogniser.sql_prefilter(),
+                "token": SQL_TOKEN,
+                "identifiers": "(?i)" + recogniser.sql_alternation(),
+            },
         ).fetchall():
             mentions[i] = int(count)
             if count:
@@ -288,7 +294,6 @@ def _kind_frames(
         con.execute("drop table _staged")
     finally:
         con.unregister("_expect")
-        con.unregister("_first_words")
     twins = {}
     for i in range(0, len(expect_rows), 2):  # each bundle's Parquet file, then its CSV twin
         parquet, csv = expect_rows[i][1], expect_rows[i + 1][1]
@@ -314,22 +319,18 @@ def validate_staged(
 ) -> ValidationResult:
     """Run the isolation, redaction and row-count suites over every staged file of the run."""
     con = scope.con
-    identifiers = tenant_identifiers(con)
-    names = dict(identifiers)
-    pattern = _identifier_pattern(identifiers)
+    recogniser = Recogniser(tenant_identifiers(con))
     isolation = load_suite_file(ISOLATION_SUITE)
     methods = load_suite_file(PII_SUITE)["methods"]
     pii_columns = sorted({c for rules in policy.redaction.values() for c in rules})
     validator = _Validator()
     count_rows = []
     file_rows: dict[str, int] = {}
-    first_words = _first_words(identifiers)
-    index = IdentifierIndex(identifiers)
     involved: set[str] = set()
     for rel in BUNDLE_RELATIONS:
-        frames = _kind_frames(con, rel.name, bundles, pattern, names, first_words, pii_columns)
+        frames = _kind_frames(con, rel.name, bundles, recogniser, pii_columns)
         file_rows.update(frames.rows)
-        involved |= frames.isolation_tenants(index)
+        involved |= frames.isolation_tenants(recogniser)
         expected = _expected_counts(scope, rel.name)
         for b in bundles:
             want = expected.get((b.tenant_id, b.period if rel.periodic else None), 0)

@@ -336,7 +336,7 @@ def _csv_stats(
     path: Path,
     name: str,
     tenant: str,
-    pattern: re.Pattern[str] | None,
+    pattern: _Mentions | None,
     problems: list[str],
     text: str | None = None,
 ) -> tuple[list[str], int, int, int]:
@@ -368,7 +368,7 @@ def _csv_stats(
 def _parquet_stats(
     path: Path,
     tenant: str,
-    pattern: re.Pattern[str] | None,
+    pattern: _Mentions | None,
     decryption: pqe.FileDecryptionProperties | None = None,
 ) -> tuple[list[str], int, int, int]:
     table = pq.read_table(path, partitioning=None, decryption_properties=decryption)
@@ -391,7 +391,7 @@ EXTERNAL_HTML = re.compile(
 )
 
 
-def _html_problems(path: Path, name: str, pattern: re.Pattern[str] | None) -> list[str]:
+def _html_problems(path: Path, name: str, pattern: _Mentions | None) -> list[str]:
     """A bundle's HTML page must be offline and name no other tenant."""
     text = path.read_text(encoding="utf-8")
     problems = []
@@ -400,6 +400,18 @@ def _html_problems(path: Path, name: str, pattern: re.Pattern[str] | None) -> li
     if pattern is not None and pattern.search(html.unescape(text)):
         problems.append(f"{name}: names another tenant")
     return problems
+
+
+class _Mentions:
+    """Whether a text names one of the given other tenants' identifiers (contract.Recogniser,
+    the platform's rule), the bundle's own tenant winning where both could be meant."""
+
+    def __init__(self, tenant: str, foreign: Sequence[str]) -> None:
+        self.tenant = tenant
+        self.recogniser = contract.Recogniser([(tenant, None)], words=[("", w) for w in foreign])
+
+    def search(self, text: str) -> bool:
+        return bool(self.recogniser.foreign_mentions(text, self.tenant))
 
 
 def check_bundle(
@@ -445,8 +457,8 @@ def check_bundle(
         problems.append(f"{name}: file is not in the manifest")
     for name in sorted(p.name for p in folder.iterdir() if p.is_dir()):
         problems.append(f"{name}/: folder is not in the manifest")
-    mentions = contract.mention_pattern(foreign_identifiers)
-    pattern = re.compile(mentions) if mentions else None
+    foreign = [w for w in foreign_identifiers if w]
+    pattern = _Mentions(tenant, foreign) if foreign else None
     for name, entry in sorted(listed.items()):
         path = folder / name
         if not path.exists():

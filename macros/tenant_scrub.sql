@@ -1,113 +1,168 @@
-{# Free text must not name another tenant (DESIGN, the bundle contract). Every registered tenant
-   identifier (id or name, whole words, any case) is first marked, then the row's own tenant is
-   unmarked by exact comparison, and what is still marked becomes '[other tenant]'. Exact
-   comparison of marked spans keeps prefixes apart: t1 never unmarks t10. #}
+{# Free text must not name another tenant (DESIGN, the bundle contract; the rule is
+   docs/TENANT_MENTIONS.md, defined once in exports/contract.py). The registry's identifiers come
+   as patterns in raw.tenant_identifiers, computed by that rule. A text is scrubbed in four steps,
+   the same in DuckDB and Spark and in the export validator: every token is put between two
+   SENTINELs (chr(3)); every identifier found, longest first, is marked (chr(1) ... chr(2)); a
+   mark that is one of the row's own tenant's identifiers is removed; what is still marked
+   becomes '[other tenant]'. A cheap pre-filter (the first word of some identifier, whole)
+   spares the rows that cannot name anyone. #}
 
-{% macro tenant_identifier_pattern() -%}
+{% macro tenant_recogniser() -%}
+    {%- set found = {'alternation': '([^\\s\\S])', 'prefilter': '[^\\s\\S]'} -%}
     {%- if execute -%}
-        {%- set rows = run_query("select tenant_id, tenant_name from " ~ source('raw', 'tenants')) -%}
+        {%- set rows = run_query(
+            "select pattern, first_word from " ~ source('raw', 'tenant_identifiers')
+            ~ " order by length(pattern) desc, pattern"
+        ) -%}
+        {%- set patterns = [] -%}
         {%- set words = [] -%}
         {%- for row in rows -%}
-            {%- for value in row -%}
-                {%- if value -%}{%- do words.append(modules.re.escape(value)) -%}{%- endif -%}
-            {%- endfor -%}
+            {%- if row[0] not in patterns -%}{%- do patterns.append(row[0]) -%}{%- endif -%}
+            {%- if row[1] not in words -%}{%- do words.append(row[1]) -%}{%- endif -%}
         {%- endfor -%}
-        {%- if words | length == 0 -%}{%- do words.append('[^\\s\\S]') -%}{%- endif -%}
-        {{- '(?i)\\b(' ~ (words | join('|')) ~ ')\\b' -}}
-    {%- else -%}
-        {{- '(?i)\\b(placeholder)\\b' -}}
+        {%- if patterns -%}
+            {%- do found.update({
+                'alternation': '(' ~ (patterns | join('|')) ~ ')',
+                'prefilter': '(?:^|[^\\pL\\pM\\pN])(?:' ~ (words | join('|'))
+                    ~ ')(?:[^\\pL\\pM\\pN]|$)'
+            }) -%}
+        {%- endif -%}
     {%- endif -%}
+    {{- return(found) -}}
 {%- endmacro %}
 
-{% macro scrub_foreign_tenants(value, tenant_id, tenant_name) -%}
-    {{ return(adapter.dispatch('scrub_foreign_tenants', 'tenantproof')(value, tenant_id, tenant_name)) }}
+{# A regular expression as a string literal of the engine, case-insensitive. #}
+{% macro regex_literal(pattern, case_insensitive=true) -%}
+    {{ return(adapter.dispatch('regex_literal', 'tenantproof')(pattern, case_insensitive)) }}
 {%- endmacro %}
 
-{% macro default__scrub_foreign_tenants(value, tenant_id, tenant_name) -%}
-    regexp_replace(
-        replace(
-            replace(
-                regexp_replace({{ value }}, '{{ tenant_identifier_pattern() | replace("'", "''") }}', chr(1) || '\1' || chr(2), 'g'),
-                chr(1) || {{ tenant_id }} || chr(2), {{ tenant_id }}),
-            chr(1) || {{ tenant_name }} || chr(2), {{ tenant_name }}),
-        chr(1) || '[^' || chr(2) || ']*' || chr(2), '[other tenant]', 'g')
+{% macro default__regex_literal(pattern, case_insensitive) -%}
+    '{{ "(?i)" if case_insensitive }}{{ pattern | replace("'", "''") }}'
 {%- endmacro %}
 
-{# Spark string literals read backslashes as escapes: the pattern's are doubled. #}
-{% macro spark__scrub_foreign_tenants(value, tenant_id, tenant_name) -%}
-    regexp_replace(
-        replace(
-            replace(
-                regexp_replace({{ value }}, '{{ tenant_identifier_pattern() | replace('\\', '\\\\') | replace("'", "\\'") }}', concat(chr(1), '$1', chr(2))),
-                concat(chr(1), {{ tenant_id }}, chr(2)), {{ tenant_id }}),
-            concat(chr(1), {{ tenant_name }}, chr(2)), {{ tenant_name }}),
-        concat(chr(1), '[^', chr(2), ']*', chr(2)), '[other tenant]')
+{# Spark string literals read backslashes as escapes, and Java needs u for Unicode case. #}
+{% macro spark__regex_literal(pattern, case_insensitive) -%}
+    '{{ "(?iu)" if case_insensitive }}{{ pattern | replace('\\', '\\\\') | replace("'", "\\'") }}'
 {%- endmacro %}
 
-{# Scrubbing every row with a pattern of all tenants' identifiers costs a regular expression of
-   thousands of alternatives per cell. Instead, rows are first found by a hash join of their
-   words with the first word of every identifier (a superset of what the pattern matches), and
-   only those rows are scrubbed. #}
-
-{% macro tokenize_words(value) -%}
-    {{ return(adapter.dispatch('tokenize_words', 'tenantproof')(value)) }}
+{% macro case_insensitive_prefix() -%}
+    {{ return(adapter.dispatch('case_insensitive_prefix', 'tenantproof')()) }}
 {%- endmacro %}
 
-{% macro default__tokenize_words(value) -%}
-    string_split_regex(lower({{ value }}), '[^a-z0-9_]+')
+{% macro default__case_insensitive_prefix() -%}'(?i)'{%- endmacro %}
+
+{% macro spark__case_insensitive_prefix() -%}'(?iu)'{%- endmacro %}
+
+{% macro regex_replace_all(value, pattern, replacement) -%}
+    {{ return(adapter.dispatch('regex_replace_all', 'tenantproof')(value, pattern, replacement)) }}
 {%- endmacro %}
 
-{% macro spark__tokenize_words(value) -%}
-    split(lower({{ value }}), '[^a-z0-9_]+')
+{% macro default__regex_replace_all(value, pattern, replacement) -%}
+    regexp_replace({{ value }}, {{ pattern }}, {{ replacement }}, 'g')
 {%- endmacro %}
 
-{% macro explode_array(value) -%}
-    {{ return(adapter.dispatch('explode_array', 'tenantproof')(value)) }}
+{% macro spark__regex_replace_all(value, pattern, replacement) -%}
+    regexp_replace({{ value }}, {{ pattern }}, {{ replacement | replace('\\0', '$0') | replace('\\1', '$1') }})
 {%- endmacro %}
 
-{% macro default__explode_array(value) -%}
-    unnest({{ value }})
+{% macro regex_found(value, pattern) -%}
+    {{ return(adapter.dispatch('regex_found', 'tenantproof')(value, pattern)) }}
 {%- endmacro %}
 
-{% macro spark__explode_array(value) -%}
-    explode({{ value }})
+{% macro default__regex_found(value, pattern) -%}
+    regexp_matches({{ value }}, {{ pattern }})
 {%- endmacro %}
 
-{% macro first_word(value) -%}
-    {{ return(adapter.dispatch('first_word', 'tenantproof')(value)) }}
+{% macro spark__regex_found(value, pattern) -%}
+    ({{ value }} rlike {{ pattern }})
 {%- endmacro %}
 
-{% macro default__first_word(value) -%}
-    list_filter({{ tokenize_words(value) }}, lambda w: w <> '')[1]
+{% macro text_position(value, part) -%}
+    {{ return(adapter.dispatch('text_position', 'tenantproof')(value, part)) }}
 {%- endmacro %}
 
-{% macro spark__first_word(value) -%}
-    filter({{ tokenize_words(value) }}, w -> w <> '')[0]
+{% macro default__text_position(value, part) -%}strpos({{ value }}, {{ part }}){%- endmacro %}
+
+{% macro spark__text_position(value, part) -%}instr({{ value }}, {{ part }}){%- endmacro %}
+
+{# The text with its tokens between SENTINELs and every recognised identifier marked, the
+   row's own tenant's unmarked (own_marked: that tenant's identifiers, as
+   raw.tenant_identifiers.own_marked). #}
+{% macro tenant_marked(value, own_marked, recogniser) -%}
+    {%- set neutral = "replace(replace(replace(" ~ value ~ ", chr(1), '�'), chr(2), '�'), chr(3), '�')" -%}
+    {%- set tokens = regex_replace_all(
+        neutral, regex_literal('[\\pL\\pM\\pN]+(?:[-._][\\pL\\pM\\pN]+)*', false),
+        "concat(chr(3), '\\0', chr(3))") -%}
+    {%- set marked = regex_replace_all(
+        tokens, regex_literal(recogniser.alternation), "concat(chr(1), '\\0', chr(2))") -%}
+    {{ regex_replace_all(marked, 'concat(' ~ case_insensitive_prefix() ~ ', ' ~ own_marked ~ ')', "'\\1'") }}
 {%- endmacro %}
 
-{# The keys of the rows of `relation` whose text columns contain a word that begins another
-   tenant's identifier (the row's own tenant is `tenant_column`). #}
-{% macro tenant_mentions(relation, keys, tenant_column, columns) -%}
-    {%- set parts = [] -%}
-    {%- for column in columns -%}{%- do parts.append("coalesce(" ~ column ~ ", '')") -%}{%- endfor -%}
-    select distinct {% for key in keys %}tokens.{{ key }}{% if not loop.last %}, {% endif %}{% endfor %}
+{% macro scrub_foreign_tenants(value, own_marked, recogniser=none) -%}
+    {%- set recogniser = recogniser or tenant_recogniser() -%}
+    {%- set marked = tenant_marked(value, own_marked, recogniser) -%}
+    case when {{ text_position(marked, 'chr(1)') }} > 0 then
+        replace({{ regex_replace_all(marked, regex_literal('\\x01[^\\x02]*\\x02', false), "'[other tenant]'") }}, chr(3), '')
+    else {{ value }} end
+{%- endmacro %}
+
+{# Every tenant's own identifiers as one marked alternative, per tenant. #}
+{% macro own_identifiers() -%}
+    (select distinct tenant_id, own_marked from {{ ref('stg_raw__tenant_identifiers') }})
+{%- endmacro %}
+
+{# The words the product writes itself from its policy and logic (dbt_project.yml,
+   vocabulary_columns): region, period, class, control ids and the like. Never scrubbed, and
+   never judged against tenant identifiers by the export validator. #}
+{% macro is_scrubbed_column(column, tenant_column) -%}
+    {%- set dtype = column.dtype | lower -%}
+    {{- return(
+        (dtype in ('varchar', 'string', 'text') or dtype.startswith('varchar') or dtype.startswith('character varying'))
+        and column.name | lower != tenant_column
+        and column.name | lower not in var('vocabulary_columns')
+    ) -}}
+{%- endmacro %}
+
+{# Every row of `relation` with each of its text columns scrubbed of tenants other than the
+   row's `tenant_column` (a model that adds a text column is covered with no change here).
+   `where`: a filter on the relation's rows (an incremental model's new rows). #}
+{% macro scrubbed(relation, tenant_column='tenant_id', where='') -%}
+    {%- set own = own_identifiers() -%}
+    {%- set columns = adapter.get_columns_in_relation(relation) if execute else [] -%}
+    {%- set recogniser = tenant_recogniser() -%}
+    {%- set text = [] -%}
+    {%- for column in columns if is_scrubbed_column(column, tenant_column) -%}
+        {%- do text.append(column.name) -%}
+    {%- endfor -%}
+    {%- if text -%}
+    select
+        {% for column in columns -%}
+        {%- if column.name in text -%}
+        case when scrub_candidates._names_a_tenant
+            then {{ scrub_foreign_tenants('scrub_candidates.' ~ column.name, 'scrub_candidates._own_marked', recogniser) }}
+            else scrub_candidates.{{ column.name }} end as {{ column.name }}
+        {%- else -%}
+        scrub_candidates.{{ column.name }}
+        {%- endif -%}{{ "," if not loop.last }}
+        {% endfor %}
     from (
         select
-            {{ keys | join(', ') }},
-            {{ tenant_column }} as row_tenant_id,
-            {{ explode_array(tokenize_words(parts | join(" || ' ' || "))) }} as token
-        from {{ relation }}
-    ) as tokens
-    inner join {{ ref('int_tenant_identifier_tokens') }} as identifier_tokens
-        on tokens.token = identifier_tokens.token
-        and tokens.row_tenant_id <> identifier_tokens.tenant_id
+            unscrubbed.*,
+            coalesce({{ regex_found(
+                "concat_ws(chr(31), " ~ (text | join(', ')) ~ ")",
+                regex_literal(recogniser.prefilter)
+            ) }}, false) as _names_a_tenant,
+            coalesce(own.own_marked, concat(chr(1), '(', chr(1), ')', chr(2))) as _own_marked
+        from {{ relation }} as unscrubbed
+        left join {{ own }} as own on unscrubbed.{{ tenant_column }} = own.tenant_id
+        {{ where }}
+    ) as scrub_candidates
+    {%- else -%}
+    select * from {{ relation }} {{ where }}
+    {%- endif -%}
 {%- endmacro %}
 
 {# A column that holds a tenant id: kept when it is the row's own tenant, hidden otherwise. #}
 {% macro own_tenant_or_hidden(value, tenant_id) -%}
     case when {{ value }} is null or {{ value }} = {{ tenant_id }} then {{ value }} else '[other tenant]' end
-{%- endmacro %}
-
-{% macro scrub_if_mentioned(mentioned, value, tenant_id, tenant_name) -%}
-    case when {{ mentioned }} then {{ scrub_foreign_tenants(value, tenant_id, tenant_name) }} else {{ value }} end
 {%- endmacro %}

@@ -10,7 +10,7 @@ from orchestration.resources import TenantproofResource
 from tenantproof.core.keys import LocalKeyStore
 from tenantproof.core.sources import EVENT_SOURCES, TENANTS, Source
 from tenantproof.ingest.load import IngestReport, ingest_source, quarantine_counts
-from tenantproof.ingest.registry import publish_registry, sync_hash_keys
+from tenantproof.ingest.registry import publish_registry, sync_hash_keys, sync_identifiers
 
 GROUP = "ingest"
 
@@ -54,6 +54,7 @@ def tenant_registry(context: dg.AssetExecutionContext, tenantproof: TenantproofR
     with tenantproof.warehouse() as con:
         report = ingest_source(con, home.landing, TENANTS, tenantproof.policy())
         keys = sync_hash_keys(con, LocalKeyStore(home.keys / "tenant_hash_keys.json"))
+        sync_identifiers(con)
         publish_registry(con, home.registry)
         registered = con.execute("select count(*) from raw.tenants").fetchone()[0]
         quarantined = quarantine_counts(con, TENANTS.name)

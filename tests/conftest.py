@@ -4,7 +4,6 @@ temporary home, built once per session and read by the tests that check its resu
 from __future__ import annotations
 
 import csv
-import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from exports.contract import Recogniser
 from tenantproof.compliance import artefacts, release_gate
 from tenantproof.core.home import SEEDS_DIR, Home
 from tenantproof.core.settings import HOME_ENV, Settings
@@ -58,10 +58,10 @@ class BuiltHome:
 
 
 def names_another_tenant(texts: list[str], tenant_id: str, built: BuiltHome) -> list[str]:
-    """The texts that name a tenant other than `tenant_id` (whole words, any case)."""
-    words = built.foreign_identifiers(tenant_id)
-    pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.I)
-    return [t for t in texts if pattern.search(t)]
+    """The texts that name a tenant other than `tenant_id` (the rule of
+    exports.contract.Recogniser, docs/TENANT_MENTIONS.md)."""
+    rule = Recogniser(built.identifiers.items())
+    return [t for t in texts if rule.foreign_mentions(t, tenant_id)]
 
 
 @pytest.fixture(scope="session")

@@ -87,22 +87,29 @@ def test_a_global_flag_reaches_each_affected_tenant_without_the_others(built: Bu
 def test_a_report_naming_another_tenant_stops_the_export(
     built: BuiltHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import exports.freshness_report as report
     from orchestration.runner import export
 
     home = Home(tmp_path / "home")
     shutil.copytree(built.home.root, home.root)
     monkeypatch.setenv(HOME_ENV, str(home.root))
+    import pyarrow as pa
+
+    from exports.scope import TenantScope
+
     other = built.identifiers["t10"]
-    real = report.render_report
+    real = TenantScope.read
     before = sorted(p for p in home.exports.rglob("*") if p.is_file())
     log_before = home.isolation_log.read_text() if home.isolation_log.exists() else ""
 
-    def leaky(tenant, period, freshness, flags):
-        page = real(tenant, period, freshness, flags)
-        return page.replace("</footer>", f" see also {other}</footer>")
+    def leaky(self, name, *args, **kwargs):  # a page row that the scrub let through
+        table = real(self, name, *args, **kwargs)
+        if name != "freshness" or table.num_rows == 0:
+            return table
+        rows = table.to_pylist()
+        rows[0]["last_evidence_status"] = f"see also {other}"
+        return pa.Table.from_pylist(rows, schema=table.schema)
 
-    monkeypatch.setattr(report, "render_report", leaky)
+    monkeypatch.setattr(TenantScope, "read", leaky)
     with pytest.raises(SystemExit, match="names another tenant"):
         export(settings_for(home), ["2026-10"], ["t1"])
     assert sorted(p for p in home.exports.rglob("*") if p.is_file()) == before

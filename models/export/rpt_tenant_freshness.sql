@@ -1,6 +1,7 @@
 {# A tenant's evidence freshness as it goes into its bundle's freshness_report.html. #}
+{# Every text column scrubbed of other tenants' identifiers, like the data files. #}
 with freshness as (
-    select * from {{ ref('fct_evidence_freshness') }}
+    {{ scrubbed(ref('fct_evidence_freshness')) }}
 ),
 
 final as (

@@ -47,7 +47,7 @@ final as (
         service_id,
         applies_because,
         severity,
-        {{ scrub_foreign_tenants('summary', 'tenant_id', 'tenant_name') }} as summary,
+        summary,
         detected_at,
         notification_sla_hours,
         notify_by,

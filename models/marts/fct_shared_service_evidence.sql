@@ -1,51 +1,7 @@
-{# Shared-service evidence (global scope) on every tenant its service applies to, with the
-   trace of why (spec §2.3, §4.4); within each tenant's retention window as of the build (the
-   global row itself is the platform's, so the window applies to the tenant's copy here, and a
-   retention purge and the next build agree). #}
-with evidence as (
-    select * from {{ ref('int_evidence_attributed') }}
-    where attribution = 'global_scope'
-),
-
-tenants as (
-    select * from {{ ref('int_tenants_joined_to_policies') }}
-),
-
-mentions as (
-    {{ tenant_mentions(
-        ref('stg_raw__evidence_events'), ['evidence_id'], "coalesce(tenant_id, '')",
-        ['artefact_uri', 'scope_justification']
-    ) }}
-),
-
-final as (
-    select
-        tenants.tenant_id,
-        evidence.evidence_id,
-        evidence.service_id,
-        evidence.control_id,
-        evidence.observed_at,
-        {{ month_key('evidence.observed_at') }} as period,
-        evidence.status,
-        evidence.source,
-        {{ scrub_if_mentioned(
-            'mentions.evidence_id is not null', 'evidence.artefact_uri', 'tenants.tenant_id',
-            'tenants.tenant_name'
-        ) }} as artefact_uri,
-        evidence.global_scope,
-        {{ scrub_if_mentioned(
-            'mentions.evidence_id is not null', 'evidence.scope_justification', 'tenants.tenant_id',
-            'tenants.tenant_name'
-        ) }} as scope_justification,
-        evidence.applies_because,
-        evidence.source_file,
-        evidence.source_line
-    from evidence
-    inner join tenants on evidence.bundle_tenant_id = tenants.tenant_id
-    left join mentions on evidence.evidence_id = mentions.evidence_id
-    where
-        evidence.observed_at
-        >= {{ timestamp_add('day', '-1 * tenants.retention_days', as_of()) }}
+{# Shared-service evidence on every tenant its service applies to, every text column
+   scrubbed of other tenants' identifiers (each tenant's copy keeps its own). #}
+with final as (
+    {{ scrubbed(ref('int_shared_service_evidence_per_tenant')) }}
 )
 
 select * from final

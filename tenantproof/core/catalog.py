@@ -64,3 +64,13 @@ def models(manifest: Path = MANIFEST_PATH) -> tuple[Model, ...]:
 def models_with(key: str, manifest: Path = MANIFEST_PATH) -> list[tuple[Model, Any]]:
     """The models whose ``meta.tenantproof`` sets ``key``, with its value."""
     return [(m, m.meta[key]) for m in models(manifest) if key in m.meta]
+
+
+@lru_cache(maxsize=1)
+def vocabulary_columns() -> frozenset[str]:
+    """The columns whose values the product writes from its policy and logic (dbt_project.yml,
+    ``vars: vocabulary_columns``): neither scrubbed of tenant identifiers nor judged for them."""
+    import yaml
+
+    project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    return frozenset(c.lower() for c in project["vars"]["vocabulary_columns"])

@@ -11,7 +11,14 @@ from enum import Enum
 
 # What a tenant id may be: a letter or digit, then letters, digits, '_', '.' or '-', 63 at most
 # (ingest refuses a tenants row whose id is not, naming it).
-TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+# A tenant id is a slug (docs/TENANT_MENTIONS.md): it names folders, keys and log lines, so it
+# is ASCII, starts and ends with a letter or digit, and holds only letters, digits, hyphens,
+# dots and underscores between. A tenant's name may be any text.
+TENANT_ID_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$"
+TENANT_ID_RULE = (
+    "a tenant id is 1 to 63 ASCII letters, digits, hyphens, dots or underscores, "
+    "starting and ending with a letter or digit"
+)
 
 
 class Attribution(Enum):

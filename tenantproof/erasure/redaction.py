@@ -1,24 +1,30 @@
 """Recognising the deleted tenant in text and redacting it: its id and name, as whole
 identifiers among every registered tenant's, replaced by ``[deleted tenant]`` (the rule of
-``exports.contract.mention_pattern``), in Python and in DuckDB SQL alike."""
+``exports.contract.Recogniser``, docs/TENANT_MENTIONS.md), in Python, DuckDB SQL and Arrow
+alike."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from exports.contract import (
-    NEVER,
-    alternation,
-    mention_pattern,
+    DELETED_TENANT,
+    MARK_CLOSE,
+    MARK_OPEN,
+    NEUTRAL,
+    SENTINEL,
+    SQL_TOKEN,
+    Recogniser,
+    escape_literal,
 )
 
-REDACTED = "[deleted tenant]"
-# Marks around every recognised tenant identifier while redacting, so that only whole
-# identifiers equal to the deleted tenant's are replaced: deleting t1 leaves t1.eu alone.
-MARK_OPEN, MARK_CLOSE = "\x01", "\x02"
+REDACTED = DELETED_TENANT
 
 
 @dataclass(frozen=True)
@@ -33,41 +39,62 @@ class Identifiers:
     def own(self) -> list[str]:
         return [w for w in (self.tenant_id, self.tenant_name) if w]
 
+    @cached_property
+    def recogniser(self) -> Recogniser:
+        return Recogniser(
+            [(self.tenant_id, self.tenant_name)], words=[("", w) for w in self.others]
+        )
+
     @property
     def marking(self) -> str:
-        """Every tenant identifier as a whole word, longest first (as the dbt scrub macro)."""
-        return mention_pattern([*self.own, *self.others]) or NEVER
+        """Every tenant identifier over marked tokens, longest first (as the dbt scrub)."""
+        return "(?i)" + self.recogniser.sql_alternation()
 
     @property
     def own_marked(self) -> str:
-        return "(?i)" + MARK_OPEN + alternation(self.own) + MARK_CLOSE
+        return "(?i)" + self.recogniser.own_marked(self.tenant_id)
 
     @property
     def own_substring(self) -> str:
-        return "(?i)" + alternation(self.own)
+        """Cheap pre-filter: the first word of the tenant's id or name occurs, in any case."""
+        words = self.recogniser.first_words(self.tenant_id)
+        return "(?i)(" + "|".join(escape_literal(w) for w in words) + ")" if words else "[^\\s\\S]"
 
     def redact(self, text: str) -> str:
-        own = {w.lower() for w in self.own}
-        return re.sub(
-            self.marking, lambda m: REDACTED if m.group(0).lower() in own else m.group(0), text
-        )
+        return self.recogniser.replace_own(text, self.tenant_id, REDACTED)
 
     def may_name_tenant(self, text: str) -> bool:
-        """Cheap pre-filter: the tenant's id or name occurs at all, in any case."""
-        low = text.lower()
-        return any(w.lower() in low for w in self.own)
+        return re.search(self.own_substring, text) is not None
 
     def params(self) -> dict[str, str]:
         return {
             "tenant_id": self.tenant_id,
+            "token": SQL_TOKEN,
             "identifiers": self.marking,
             "own_marked": self.own_marked,
-            "mark": MARK_OPEN + r"\1" + MARK_CLOSE,
         }
+
+    def arrow_redacted(self, values: pa.ChunkedArray) -> pa.ChunkedArray:
+        """The same steps as ``redacted_sql`` on an Arrow string column (Arrow runs RE2 too)."""
+        for c in (MARK_OPEN, MARK_CLOSE, SENTINEL):
+            values = pc.replace_substring(values, c, NEUTRAL)
+        values = pc.replace_substring_regex(values, SQL_TOKEN, SENTINEL + r"\0" + SENTINEL)
+        values = pc.replace_substring_regex(values, self.marking, MARK_OPEN + r"\0" + MARK_CLOSE)
+        values = pc.replace_substring_regex(values, self.own_marked, REDACTED)
+        for c in (MARK_OPEN, MARK_CLOSE, SENTINEL):
+            values = pc.replace_substring(values, c, "")
+        return values
+
+
+def _neutral(column: str) -> str:
+    for c in (1, 2, 3):
+        column = f"replace({column}, chr({c}), '{NEUTRAL}')"
+    return column
 
 
 def marked(column: str) -> str:
-    return f"regexp_replace({column}, $identifiers, $mark, 'g')"
+    tokens = f"regexp_replace({_neutral(column)}, $token, chr(3) || '\\0' || chr(3), 'g')"
+    return f"regexp_replace({tokens}, $identifiers, chr(1) || '\\0' || chr(2), 'g')"
 
 
 def names_tenant_sql(column: str) -> str:
@@ -76,7 +103,7 @@ def names_tenant_sql(column: str) -> str:
 
 def redacted_sql(column: str) -> str:
     replaced = f"regexp_replace({marked(column)}, $own_marked, '{REDACTED}', 'g')"
-    return f"replace(replace({replaced}, chr(1), ''), chr(2), '')"
+    return f"replace(replace(replace({replaced}, chr(1), ''), chr(2), ''), chr(3), '')"
 
 
 def sql_params(ids: Identifiers, sql: str) -> dict[str, str]:

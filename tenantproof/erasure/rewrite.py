@@ -15,12 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tenantproof.core.sources import Source
-from tenantproof.erasure.redaction import (
-    MARK_CLOSE,
-    MARK_OPEN,
-    REDACTED,
-    Identifiers,
-)
+from tenantproof.erasure.redaction import Identifiers
 
 
 def csv_records(text: str) -> Iterator[tuple[list[str], str]]:
@@ -106,9 +101,7 @@ def rewrite_parquet(path: Path, ids: Identifiers) -> tuple[pa.Table | None, int,
         hits = pc.match_substring_regex(values, ids.own_substring).fill_null(False)
         if not pc.any(hits).as_py():
             continue
-        marked = pc.replace_substring_regex(values, ids.marking, MARK_OPEN + r"\1" + MARK_CLOSE)
-        new = pc.replace_substring_regex(marked, ids.own_marked, REDACTED)
-        new = pc.replace_substring(pc.replace_substring(new, MARK_OPEN, ""), MARK_CLOSE, "")
+        new = ids.arrow_redacted(values)
         differs = pc.not_equal(new, values).fill_null(False)
         if pc.any(differs).as_py():
             table = table.set_column(i, column, pc.if_else(differs, new, values))

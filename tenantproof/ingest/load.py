@@ -122,6 +122,12 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         "create table if not exists raw.tenant_hash_keys (tenant_id varchar primary key, "
         "hash_key varchar)"
     )
+    # The registry's identifiers as the recogniser of tenant mentions matches them
+    # (exports.contract.Recogniser), for the dbt scrub; rewritten with the registry.
+    con.execute(
+        "create table if not exists raw.tenant_identifiers (tenant_id varchar, identifier varchar, "
+        "pattern varchar, first_word varchar, own_marked varchar)"
+    )
     # Deleted tenants (tenantproof.erasure.deletion): later rows are quarantined, never loaded.
     con.execute(
         "create table if not exists raw.tenant_tombstones (tenant_id varchar primary key, "

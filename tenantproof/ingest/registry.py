@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 
+from exports.contract import Recogniser, escape_literal
 from tenantproof.core.files import replacing
 from tenantproof.core.keys import LocalKeyStore
 from tenantproof.core.sources import TENANTS
@@ -21,6 +22,29 @@ def sync_hash_keys(con: duckdb.DuckDBPyConnection, store: LocalKeyStore) -> int:
     con.execute("delete from raw.tenant_hash_keys")
     if rows:
         con.executemany("insert into raw.tenant_hash_keys values (?, ?)", rows)
+    return len(rows)
+
+
+def sync_identifiers(con: duckdb.DuckDBPyConnection) -> int:
+    """Mirror every registered tenant's recognisable identifiers, as patterns, into
+    raw.tenant_identifiers: what the dbt scrub of other tenants' mentions reads (the rule is
+    exports.contract's, computed once here rather than again in SQL)."""
+    recogniser = Recogniser(
+        con.execute("select tenant_id, tenant_name from raw.tenants order by tenant_id").fetchall()
+    )
+    rows = [
+        (
+            i.tenant_id,
+            i.text,
+            i.pattern,
+            escape_literal(i.first_word),
+            recogniser.own_marked(i.tenant_id),
+        )
+        for i in recogniser.identifiers
+    ]
+    con.execute("delete from raw.tenant_identifiers")
+    if rows:
+        con.executemany("insert into raw.tenant_identifiers values (?, ?, ?, ?, ?)", rows)
     return len(rows)
 
 

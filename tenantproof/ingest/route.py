@@ -8,7 +8,7 @@ from __future__ import annotations
 import duckdb
 
 from tenantproof.core.policy import Policy
-from tenantproof.core.sources import TENANT_ID_PATTERN, Attribution, Source
+from tenantproof.core.sources import TENANT_ID_PATTERN, TENANT_ID_RULE, Attribution, Source
 from tenantproof.core.warehouse import sql_literal as _q
 
 # -- checking: one CASE picks the first reason a row cannot be loaded --
@@ -61,7 +61,9 @@ def _checks(source: Source, policy: Policy) -> list[tuple[str, str, str, str]]:
             (
                 f"not regexp_full_match(tenant_id, {_q(TENANT_ID_PATTERN)})",
                 "'tenant_id'",
-                "'field tenant_id: ' || tenant_id || ' is not a valid tenant id'",
+                "'field tenant_id: ' || tenant_id || ' is not a valid tenant id ("
+                + TENANT_ID_RULE
+                + ")'",
                 "invalid_tenant_id",
             ),
             (
@@ -118,6 +120,16 @@ def _checks(source: Source, policy: Policy) -> list[tuple[str, str, str, str]]:
         checks.append(deleted)
         checks.append(
             (
+                "tenant_id is not null and not "
+                f"regexp_full_match(tenant_id, {_q(TENANT_ID_PATTERN)})",
+                "'tenant_id'",
+                "'invalid tenant id ' || tenant_id || ' (" + TENANT_ID_RULE + ")' || "
+                "coalesce(': its registration was refused at ' || _refused_at, '')",
+                "invalid_tenant",
+            )
+        )
+        checks.append(
+            (
                 "tenant_id is not null and _known_tenant is null",
                 "'tenant_id'",
                 "'unknown tenant ' || tenant_id || ' (not in the tenant registry)'",
@@ -160,8 +172,15 @@ def check_and_route(con: duckdb.DuckDBPyConnection, source: Source, policy: Poli
     registry = source.attribution is Attribution.REGISTRY
     known_col = "null::varchar" if registry else "_known.tenant_id"
     known_join = (
-        "" if registry else "left join raw.tenants _known on _known.tenant_id = p.tenant_id"
+        ""
+        if registry
+        else "left join raw.tenants _known on _known.tenant_id = p.tenant_id "
+        # where an invalid id's registration was refused: the registry's file and line
+        "left join (select tenant_hint, min(file || ' line ' || line) as refused_at "
+        "from raw.quarantine where source = 'tenants' and reason_code = 'invalid_tenant_id' "
+        "group by 1) _refused on _refused.tenant_hint = p.tenant_id"
     )
+    refused_col = "null::varchar" if registry else "_refused.refused_at"
     prior_col = "null::varchar" if registry else "_prior._file"
     prior_join = (
         ""
@@ -181,7 +200,7 @@ def check_and_route(con: duckdb.DuckDBPyConnection, source: Source, policy: Poli
         select *, {reason} as _reason, {fieldname} as _field, {code} as _code
         from (
             select p.*, f.file as _file, f.declared as _declared, {prior_col} as _prior_file,
-                   {known_col} as _known_tenant,
+                   {known_col} as _known_tenant, {refused_col} as _refused_at,
                    d.first.s as _first_seq, d.first.l as _first_line, ff.file as _first_file
             from _parsed p join _files f on f.seq = p._seq
             left join _dups d on d.{key} = p.{key}

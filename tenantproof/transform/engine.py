@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the CLI checks the engine setting before anything heavy is 
 SPARK_RAW_TABLES = (
     "tenants",
     "tenant_hash_keys",
+    "tenant_identifiers",
     "audit_events",
     "access_history",
     "evidence_events",
