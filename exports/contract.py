@@ -122,7 +122,6 @@ OTHER_TENANT = "[other tenant]"
 DELETED_TENANT = "[deleted tenant]"
 PLACEHOLDERS = (OTHER_TENANT, DELETED_TENANT)
 NEUTRAL = "\ufffd"  # the matching's own control characters found in text become this
-CONNECTORS = "-._"
 # Whitespace inside a name: ASCII whitespace and Unicode's space separators (Zs, Zl, Zp).
 SPACE_CHARS = (
     "\t\n\x0b\x0c\r"
@@ -167,16 +166,22 @@ def _token_re() -> re.Pattern[str]:
     return re.compile(word + "+(?:[-._]" + word + "+)*")
 
 
-@cache
-def _not_word_re() -> re.Pattern[str]:
-    return re.compile("[^" + _word_class()[1:-1] + "]")
-
-
 def neutralised(text: str) -> str:
     """The text with the matching's own control characters replaced (they cannot be tokens)."""
     for c in (MARK_OPEN, MARK_CLOSE, SENTINEL):
         text = text.replace(c, NEUTRAL)
     return text
+
+
+def sql_marked(text: str, identifiers: str = "$identifiers", token: str = "$token") -> str:
+    """The SQL (DuckDB) of the first steps of the rule on a text expression: neutralised, its
+    tokens between SENTINELs, every identifier of `identifiers` (the case-insensitive
+    alternation) between MARK_OPEN and MARK_CLOSE. The validator and the deletion unmark or
+    replace the own tenant's marks from here; ``macros/tenant_scrub.sql`` is the same in dbt."""
+    for code in (1, 2, 3):
+        text = f"replace({text}, chr({code}), '{NEUTRAL}')"
+    tokens = f"regexp_replace({text}, {token}, chr(3) || '\\0' || chr(3), 'g')"
+    return f"regexp_replace({tokens}, {identifiers}, chr(1) || '\\0' || chr(2), 'g')"
 
 
 def tokens_marked(text: str) -> str:

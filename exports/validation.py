@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 
 from exports.bundle import StagedBundle
-from exports.contract import FORMULA_START, PLACEHOLDERS, SQL_TOKEN, Recogniser
+from exports.contract import FORMULA_START, PLACEHOLDERS, SQL_TOKEN, Recogniser, sql_marked
 from exports.scope import BUNDLE_RELATIONS, RELATIONS, TenantScope, tenant_identifiers
 from tenantproof.core.catalog import vocabulary_columns
 from tenantproof.core.home import EXPECTATIONS_DIR
@@ -197,9 +197,6 @@ def _kind_frames(
         text = "concat_ws(chr(31), " + ", ".join(text_cols) + ")" if text_cols else "''"
         for placeholder in PLACEHOLDERS:  # the product's own words name no tenant
             text = f"replace({text}, {sql_literal(placeholder)}, chr(65533))"
-        neutral = text
-        for c in (1, 2, 3):
-            neutral = f"replace({neutral}, chr({c}), chr(65533))"
         # The rows that hold the first word of some identifier whole (a superset), then the
         # exact rule on those rows only: tokens marked, identifiers marked, the bundle tenant's
         # own unmarked; what stays marked names another tenant.
@@ -207,18 +204,14 @@ def _kind_frames(
         mentioned: dict[str, list[str]] = {}
         for i, count, named in con.execute(
             f"""with candidates as (
-                    select s.file_idx, {neutral} as text
+                    select s.file_idx, {text} as text
                     from _staged s
                     where s.file_idx in (select file_idx from _expect where format = 'parquet')
                       and regexp_matches({text}, $prefilter)
                 ), found as (
                     select c.file_idx,
                            regexp_extract_all(
-                               regexp_replace(
-                                   regexp_replace(
-                                       regexp_replace(c.text, $token,
-                                                      chr(3) || '\\0' || chr(3), 'g'),
-                                       $identifiers, chr(1) || '\\0' || chr(2), 'g'),
+                               regexp_replace({sql_marked("c.text")},
                                    e.own_marked, '\\1', 'g'),
                                '\\x01([^\\x02]*)\\x02', 1) as named
                     from candidates c join _expect e on e.file_idx = c.file_idx

@@ -98,8 +98,8 @@
     {{ regex_replace_all(marked, 'concat(' ~ case_insensitive_prefix() ~ ', ' ~ own_marked ~ ')', "'\\1'") }}
 {%- endmacro %}
 
-{% macro scrub_foreign_tenants(value, own_marked, recogniser=none) -%}
-    {%- set recogniser = recogniser or tenant_recogniser() -%}
+{# recogniser: tenant_recogniser(), read once per model. #}
+{% macro scrub_foreign_tenants(value, own_marked, recogniser) -%}
     {%- set marked = tenant_marked(value, own_marked, recogniser) -%}
     case when {{ text_position(marked, 'chr(1)') }} > 0 then
         replace({{ regex_replace_all(marked, regex_literal('\\x01[^\\x02]*\\x02', false), "'[other tenant]'") }}, chr(3), '')

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exports.contract import OTHER_TENANT, SQL_TOKEN, Recogniser
+from exports.contract import OTHER_TENANT, SQL_TOKEN, Recogniser, sql_marked
 from tenantproof.core.home import Home
 from tenantproof.core.settings import HOME_ENV
 from tenantproof.core.sources import TENANT_ID_PATTERN
@@ -89,14 +89,8 @@ def test_a_tenants_own_identifiers_are_never_scrubbed():
 
 def _sql(con: duckdb.DuckDBPyConnection, rule: Recogniser, text: str, tenant: str) -> tuple:
     return con.execute(
-        """with marked as (
-            select regexp_replace(
-                       regexp_replace(
-                           regexp_replace(
-                               replace(replace(replace($text, chr(1), chr(65533)),
-                                       chr(2), chr(65533)), chr(3), chr(65533)),
-                               $token, chr(3) || '\\0' || chr(3), 'g'),
-                           $identifiers, chr(1) || '\\0' || chr(2), 'g'),
+        f"""with marked as (
+            select regexp_replace({sql_marked("$text")},
                        $own, '\\1', 'g') as m
         )
         select case when strpos(m, chr(1)) > 0 then replace(regexp_replace(

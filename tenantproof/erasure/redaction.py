@@ -18,10 +18,12 @@ from exports.contract import (
     MARK_CLOSE,
     MARK_OPEN,
     NEUTRAL,
+    NEVER,
     SENTINEL,
     SQL_TOKEN,
     Recogniser,
     escape_literal,
+    sql_marked,
 )
 
 REDACTED = DELETED_TENANT
@@ -34,10 +36,6 @@ class Identifiers:
     tenant_id: str
     tenant_name: str | None
     others: tuple[str, ...] = ()
-
-    @property
-    def own(self) -> list[str]:
-        return [w for w in (self.tenant_id, self.tenant_name) if w]
 
     @cached_property
     def recogniser(self) -> Recogniser:
@@ -58,7 +56,7 @@ class Identifiers:
     def own_substring(self) -> str:
         """Cheap pre-filter: the first word of the tenant's id or name occurs, in any case."""
         words = self.recogniser.first_words(self.tenant_id)
-        return "(?i)(" + "|".join(escape_literal(w) for w in words) + ")" if words else "[^\\s\\S]"
+        return "(?i)(" + "|".join(escape_literal(w) for w in words) + ")" if words else NEVER
 
     def redact(self, text: str) -> str:
         return self.recogniser.replace_own(text, self.tenant_id, REDACTED)
@@ -86,23 +84,12 @@ class Identifiers:
         return values
 
 
-def _neutral(column: str) -> str:
-    for c in (1, 2, 3):
-        column = f"replace({column}, chr({c}), '{NEUTRAL}')"
-    return column
-
-
-def marked(column: str) -> str:
-    tokens = f"regexp_replace({_neutral(column)}, $token, chr(3) || '\\0' || chr(3), 'g')"
-    return f"regexp_replace({tokens}, $identifiers, chr(1) || '\\0' || chr(2), 'g')"
-
-
 def names_tenant_sql(column: str) -> str:
-    return f"coalesce(regexp_matches({marked(column)}, $own_marked), false)"
+    return f"coalesce(regexp_matches({sql_marked(column)}, $own_marked), false)"
 
 
 def redacted_sql(column: str) -> str:
-    replaced = f"regexp_replace({marked(column)}, $own_marked, '{REDACTED}', 'g')"
+    replaced = f"regexp_replace({sql_marked(column)}, $own_marked, '{REDACTED}', 'g')"
     return f"replace(replace(replace({replaced}, chr(1), ''), chr(2), ''), chr(3), '')"
 
 
