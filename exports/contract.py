@@ -120,7 +120,17 @@ MARK_OPEN, MARK_CLOSE = "\x01", "\x02"  # around every recognised identifier whi
 # place of the deleted tenant's: the product's words, never judged to name a tenant.
 OTHER_TENANT = "[other tenant]"
 DELETED_TENANT = "[deleted tenant]"
-PLACEHOLDERS = (OTHER_TENANT, DELETED_TENANT)
+# What the scrub writes in place of personal data found in free text (dbt_project.yml
+# vars.free_text_pii, docs/FREE_TEXT_PII.md): the product's words too.
+PII_PLACEHOLDERS = (
+    "[email]",
+    "[iban]",
+    "[card number]",
+    "[ssn]",
+    "[ip address]",
+    "[phone number]",
+)
+PLACEHOLDERS = (OTHER_TENANT, DELETED_TENANT, *PII_PLACEHOLDERS)
 NEUTRAL = "\ufffd"  # the matching's own control characters found in text become this
 # Whitespace inside a name: ASCII whitespace and Unicode's space separators (Zs, Zl, Zp).
 SPACE_CHARS = (

@@ -18,7 +18,7 @@ from typing import Any
 
 from exports.bundle import StagedBundle
 from exports.contract import FRESHNESS_REPORT, Recogniser
-from exports.scope import CrossTenantAccess, TenantScope, tenant_identifiers
+from exports.scope import TenantScope, tenant_identifiers
 from tenantproof.core.catalog import vocabulary_columns
 from tenantproof.core.drift_text import flag_sentence
 
@@ -128,9 +128,13 @@ def _origin(row: dict[str, Any]) -> str:
     return "own" if row["last_evidence_origin"] == "tenant" else "-"
 
 
-def write_freshness_reports(scope: TenantScope, bundles: Sequence[StagedBundle]) -> int:
-    """Write and register each staged bundle's report (so the manifest hashes it); returns
-    how many were written. Raises CrossTenantAccess if a page names another tenant."""
+def write_freshness_reports(
+    scope: TenantScope, bundles: Sequence[StagedBundle]
+) -> dict[str, list[str]]:
+    """Write and register each staged bundle's report (so the manifest hashes it). Returns, per
+    bundle (StagedBundle.key) whose page names another tenant, the identifiers it names: the
+    isolation suite judges them with the bundle's files (exports.validation), so such a bundle
+    is withheld and the others go ahead."""
     registry = {r["tenant_id"]: r for r in scope.read("registry").to_pylist()}
     freshness: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in scope.read("freshness").to_pylist():
@@ -140,6 +144,7 @@ def write_freshness_reports(scope: TenantScope, bundles: Sequence[StagedBundle])
         flags[row["tenant_id"]].append(row)
     index = Recogniser(tenant_identifiers(scope.con))
     vocabulary = vocabulary_columns()
+    mentions: dict[str, list[str]] = {}
     for bundle in bundles:
         tenant = bundle.tenant_id
         page = render_report(registry[tenant], bundle.period, freshness[tenant], flags[tenant])
@@ -154,11 +159,8 @@ def write_freshness_reports(scope: TenantScope, bundles: Sequence[StagedBundle])
             for found in index.foreign_mentions(value, tenant)
         ]
         if named:
-            raise CrossTenantAccess(
-                f"{FRESHNESS_REPORT} of a bundle names another tenant; nothing was published",
-                tenants=[tenant, *index.tenants_named(named)],
-            )
+            mentions[bundle.key] = named
         path = bundle.path / FRESHNESS_REPORT
         path.write_text(page, encoding="utf-8")
         bundle.files[FRESHNESS_REPORT] = path
-    return len(bundles)
+    return mentions

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 from exports.bundle import StagedBundle
 from exports.contract import MANIFEST, VALIDATION, sha256_file
 from exports.signing import ExportSigner, sign_file, signing_fields
-from exports.validation import ValidationResult
+from exports.validation import FRESHNESS_REPORT_BATCH, ValidationResult
 from tenantproof.core.periods import period_bounds
 
 MANIFEST_VERSION = 1
@@ -24,12 +25,15 @@ def validation_document(
     bundle: StagedBundle, result: ValidationResult, file_rows: dict[str, int], run_id: str
 ) -> dict[str, Any]:
     """Counts only. Expectations ran on the run's batch of staged files; a bundle is published
-    only when every one of them passed, so each is reported with this bundle's own rows."""
+    only when every one of them held on its files, so each is reported with this bundle's own
+    rows and its own result (another bundle of the run may have been withheld)."""
     kinds = {name.rsplit(".", 1)[0] for name in bundle.files}
     expectations = []
     for o in result.outcomes:
         kind = o.batch.split("/")[-1]
-        if kind in kinds:
+        if kind == FRESHNESS_REPORT_BATCH:
+            rows = 1  # the page
+        elif kind in kinds:
             rows = file_rows[f"{kind}.parquet"] + file_rows[f"{kind}.csv"]
         elif o.suite == "row_counts":
             rows = len(bundle.files)
@@ -37,15 +41,16 @@ def validation_document(
             continue
         if "/" in o.batch and o.batch.split("/")[0] != bundle.redaction_profile:
             continue
+        success = result.passed_for(o, bundle.key)
         expectations.append(
             {
                 "suite": o.suite,
                 "expectation": o.expectation,
                 "column": o.column,
                 "file_kind": kind if kind in kinds else "all",
-                "success": o.success,
+                "success": success,
                 "rows_checked": rows,
-                "unexpected_rows": 0 if o.success else None,
+                "unexpected_rows": 0 if success else None,
             }
         )
     return {
@@ -53,10 +58,43 @@ def validation_document(
         "period": bundle.period,
         "run_id": run_id,
         "engine": "great_expectations",
-        "success": result.success,
+        "success": all(e["success"] for e in expectations),
         "suites": sorted({e["suite"] for e in expectations}),
         "expectations": expectations,
     }
+
+
+def content_fingerprint(bundle: StagedBundle, result: ValidationResult, policy_version: str) -> str:
+    """What the bundle says, independent of when it was written: the same for two exports of the
+    same rows (an order-free digest of each data file, the validation's), report and policy.
+    A period whose published bundle has the same fingerprint is not published again."""
+    files = {}
+    for name, path in sorted(bundle.files.items()):
+        if name.endswith((".parquet", ".csv")):
+            files[name] = result.file_digests.get(str(path), "0:0")
+        else:
+            files[name] = sha256_file(path)
+    facts = {
+        "tenant_id": bundle.tenant_id,
+        "tenant_class": bundle.tenant_class,
+        "residency_region": bundle.residency_region,
+        "redaction_profile": bundle.redaction_profile,
+        "period": bundle.period,
+        "policy_version": policy_version,
+        "files": files,
+    }
+    encoded = json.dumps(facts, sort_keys=True).encode("utf-8")
+    return "sha256:" + hashlib.sha256(encoded).hexdigest()
+
+
+def published_fingerprint(target: Path) -> str | None:
+    """The content fingerprint of the bundle published at ``target`` (None: none, or older)."""
+    try:
+        return json.loads((target / MANIFEST).read_text(encoding="utf-8")).get(
+            "content_fingerprint"
+        )
+    except (OSError, ValueError):
+        return None
 
 
 def write_bundle_documents(
@@ -69,6 +107,7 @@ def write_bundle_documents(
     generated_at: datetime | None = None,
     chain: dict[str, Any] | None = None,
     signer: ExportSigner | None = None,
+    fingerprint: str | None = None,
 ) -> dict[str, Any]:
     """Write validation.json, then manifest.json over every file including it; with a signer,
     then manifest.sig over the manifest's bytes and the public key (``exports.signing``).
@@ -99,10 +138,12 @@ def write_bundle_documents(
         "files": files,
         "validation": {
             "suite": "+".join(sorted({"tenant_isolation", "pii_redaction", "row_counts"})),
-            "success": result.success,
+            "success": not result.failed_bundles([bundle.key]),
             "file": VALIDATION,
         },
     }
+    if fingerprint is not None:
+        manifest["content_fingerprint"] = fingerprint
     if chain is not None:
         manifest.update(chain)
     if signer is not None:

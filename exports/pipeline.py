@@ -1,8 +1,11 @@
 """Stage -> validate -> publish, for many tenants and periods in one pass.
 
-Nothing reaches the exports folder unless every expectation passed on the exact staged files;
-on failure the staged files are removed (they may hold the very leak that was caught), a
-counts-only failure report is kept, and the caller's run fails.
+Nothing reaches the exports folder unless every expectation held on its exact staged files. A
+bundle whose files fail one is withheld: its staged files are removed (they may hold the very
+leak that was caught), a counts-only failure report is kept, and the caller's run fails naming
+it; the other bundles of the run are published, each whole. No bundle is ever partial; a run
+may publish some bundles and withhold others. A failure that cannot be laid at one bundle's
+door (a staged file the suites cannot read) withholds them all.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from exports.encryption import (
 )
 from exports.freshness_report import write_freshness_reports
 from exports.isolation_log import record_validation_failure, watch_tenant_scope
-from exports.manifest import write_bundle_documents
+from exports.manifest import content_fingerprint, published_fingerprint, write_bundle_documents
 from exports.publish import bundle_target, checked_target, publish
 from exports.signing import ExportSigner, LocalSigningKey, chain_links, publish_public_key
 from exports.validation import ValidationResult, unreadable_staged_files, validate_staged
@@ -45,14 +48,29 @@ Log = Callable[[str], None]
 
 
 class ValidationFailed(RuntimeError):
-    def __init__(self, result: ValidationResult, report: Path) -> None:
+    """Some bundles of the run failed validation and were withheld; ``report`` holds what the
+    run published besides."""
+
+    def __init__(
+        self, result: ValidationResult, failure_report: Path, report: ExportReport
+    ) -> None:
         failed = result.failures()
+        withheld = report.withheld
         super().__init__(
-            f"{len(failed)} expectation(s) failed; nothing was published. Counts-only report: "
-            f"{report}. Failed: "
+            f"{len(withheld)} bundle(s) withheld, failing validation: "
+            + ", ".join(_bundle_name(k) for k in withheld[:20])
+            + (f" and {len(withheld) - 20} more" if len(withheld) > 20 else "")
+            + f"; {len(report.published)} published. Counts-only report: {failure_report}. "
+            "Failed: "
             + "; ".join(f"{o.suite}:{o.expectation}({o.column}) on {o.batch}" for o in failed[:10])
         )
         self.result = result
+        self.report = report
+
+
+def _bundle_name(key: str) -> str:
+    tenant, _, period = key.partition("|")
+    return f"{tenant} {period}"
 
 
 class PhaseTimer:
@@ -80,6 +98,8 @@ class ExportReport:
     bundles: list[StagedBundle]
     validation: ValidationResult
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    withheld: list[str] = field(default_factory=list)  # StagedBundle.key of withheld bundles
+    unchanged: list[str] = field(default_factory=list)  # ... of those already published as they are
 
     def rows_by_file_kind(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -114,37 +134,43 @@ def export_bundles(
             with timer.phase("stage"):
                 staged = stage_bundles(scope, staging_root)
             with timer.phase("freshness_reports"):
-                write_freshness_reports(scope, staged)
+                page_mentions = write_freshness_reports(scope, staged)
         log(
             f"staged {len(staged)} bundle(s) for {len(scope.tenants)} tenant(s) x "
             f"{len(scope.periods)} period(s)"
         )
         with timer.phase("validate"):
             try:
-                result = validate_staged(scope, staged, policy)
+                result = validate_staged(scope, staged, policy, page_mentions)
             except duckdb.Error as exc:  # a staged file the suites cannot read fails them
                 result = unreadable_staged_files(exc)
-        if not result.success:
-            record_validation_failure(home, run_id, scope.tenants, result)
-            shutil.rmtree(staging_root, ignore_errors=True)
-            report = home.staging / f"{run_id}.failed.json"
-            report.write_text(
-                json.dumps(
-                    {
-                        "run_id": run_id,
-                        **result.summary(),
-                        "failed": [o.__dict__ for o in result.failures()],
-                    },
-                    indent=2,
-                ),
-                encoding="utf-8",
-            )
-            raise ValidationFailed(result, report)
-        log(f"validation passed: {len(result.outcomes)} expectation result(s)")
+        withheld = result.failed_bundles(b.key for b in staged)
+        failure_report = None
+        if withheld:
+            failure_report = _withhold(home, run_id, scope.tenants, result, staged, withheld)
+            held = set(withheld)
+            staged = [b for b in staged if b.key not in held]
+            log(f"validation failed: {len(withheld)} bundle(s) withheld")
+        else:
+            log(f"validation passed: {len(result.outcomes)} expectation result(s)")
         published = []
         roots = region_roots(home, policy)
         for bundle in staged:  # before anything is signed or moved: residency, and the place
             checked_target(bundle, roots)
+        # a retry of a published period that has not changed publishes nothing new
+        fingerprints = {b.key: content_fingerprint(b, result, policy.version) for b in staged}
+        unchanged = [
+            b.key
+            for b in staged
+            if published_fingerprint(bundle_target(b, roots)) == fingerprints[b.key]
+        ]
+        if unchanged:
+            same = set(unchanged)
+            for bundle in staged:
+                if bundle.key in same:
+                    shutil.rmtree(bundle.path, ignore_errors=True)
+            staged = [b for b in staged if b.key not in same]
+            log(f"{len(unchanged)} bundle(s) unchanged since published: not published again")
         signer = signer or LocalSigningKey.for_home(home)
         publish_public_key(home.exports, signer)
         # the validated rows of every file, taken before encryption (which may leave CSVs out)
@@ -172,6 +198,7 @@ def export_bundles(
                     policy_version=policy.version,
                     chain=chain_links(bundle_target(bundle, roots).parent, bundle.period, mine),
                     signer=signer,
+                    fingerprint=fingerprints[bundle.key],
                 )
                 if sealed:
                     seal_manifest(bundle.path / MANIFEST, sealed, signer)
@@ -184,10 +211,50 @@ def export_bundles(
             f"published {len(published)} bundle(s) under {home.exports}; seconds per phase: "
             + ", ".join(f"{k} {v:.1f}" for k, v in timer.rounded().items())
         )
-        return ExportReport(run_id, published, staged, result, timer.rounded())
+        report = ExportReport(
+            run_id, published, staged, result, timer.rounded(), withheld, unchanged
+        )
+        if failure_report is not None:
+            raise ValidationFailed(result, failure_report, report)
+        return report
     except BaseException:  # a failed or killed run leaves no staged file behind
         shutil.rmtree(staging_root, ignore_errors=True)
         raise
+
+
+def _withhold(
+    home: Home,
+    run_id: str,
+    tenants: Sequence[str],
+    result: ValidationResult,
+    staged: Sequence[StagedBundle],
+    withheld: Sequence[str],
+) -> Path:
+    """Remove the withheld bundles' staged files, log an isolation incident when the isolation
+    suite failed (ids and counts only), and keep a counts-only report; its path."""
+    keys = set(withheld)
+    for bundle in staged:
+        if bundle.key in keys:
+            shutil.rmtree(bundle.path, ignore_errors=True)
+    record_validation_failure(home, run_id, tenants, result)
+    report = home.staging / f"{run_id}.failed.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(
+        json.dumps(
+            {
+                "run_id": run_id,
+                **result.summary(),
+                "withheld": [
+                    {"tenant_id": k.partition("|")[0], "period": k.partition("|")[2]}
+                    for k in withheld
+                ],
+                "failed": [o.__dict__ for o in result.failures()],
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    return report
 
 
 def _encrypt_all(

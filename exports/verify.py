@@ -350,6 +350,7 @@ def _csv_stats(
         if text is not None
         else path.open(newline="", encoding="utf-8") as fh
     ):
+        csv.field_size_limit(CSV_FIELD_LIMIT)
         reader = csv.reader(fh)
         header = next(reader, [])
         index = header.index("tenant_id") if "tenant_id" in header else None
@@ -384,6 +385,9 @@ def _parquet_stats(
             hits += sum(1 for v in table.column(column).to_pylist() if v and pattern.search(v))
     return header, table.num_rows, foreign, hits
 
+
+# The biggest CSV cell read (Python's default is 128 KiB): well past the most a bundle's cell holds.
+CSV_FIELD_LIMIT = 1024 * 1024 * 1024
 
 # A self-contained page loads nothing: no script, no external stylesheet, image or font.
 EXTERNAL_HTML = re.compile(

@@ -124,21 +124,28 @@
 {%- endmacro %}
 
 {# Every row of `relation` with each of its text columns scrubbed of tenants other than the
-   row's `tenant_column` (a model that adds a text column is covered with no change here).
-   `where`: a filter on the relation's rows (an incremental model's new rows). #}
+   row's `tenant_column`, and its free-text columns of personal data (macros/pii_scrub.sql) as
+   the tenant's redaction profile says, personal data first: an email that holds a tenant's name
+   goes whole. A model that adds a text column is covered with no change here. `where`: a filter
+   on the relation's rows (an incremental model's new rows). Cheap pre-filters spare the rows
+   that can hold neither. #}
 {% macro scrubbed(relation, tenant_column='tenant_id', where='') -%}
     {%- set own = own_identifiers() -%}
     {%- set columns = adapter.get_columns_in_relation(relation) if execute else [] -%}
     {%- set recogniser = tenant_recogniser() -%}
+    {%- set rules = free_text_rules() -%}
+    {%- set policies = ref('int_tenants_joined_to_policies') -%}
     {%- set text = [] -%}
+    {%- set free_text = [] -%}
     {%- for column in columns if is_scrubbed_column(column, tenant_column) -%}
         {%- do text.append(column.name) -%}
+        {%- if is_free_text_column(column, tenant_column) -%}{%- do free_text.append(column.name) -%}{%- endif -%}
     {%- endfor -%}
     {%- if text -%}
     select
         {% for column in columns -%}
         {%- if column.name in text -%}
-        case when scrub_candidates._names_a_tenant
+        case when scrub_candidates._names_a_tenant and {{ regex_found('scrub_candidates.' ~ column.name, regex_literal(recogniser.prefilter)) }}
             then {{ scrub_foreign_tenants('scrub_candidates.' ~ column.name, 'scrub_candidates._own_marked', recogniser) }}
             else scrub_candidates.{{ column.name }} end as {{ column.name }}
         {%- else -%}
@@ -147,19 +154,59 @@
         {% endfor %}
     from (
         select
-            unscrubbed.*,
+            {% for column in columns -%}
+            {%- if column.name in free_text -%}
+            case when pii_candidates._holds_pii and {{ regex_found('pii_candidates.' ~ column.name, free_text_prefilter()) }}
+                then {{ free_text_redacted_for_profile('pii_candidates.' ~ column.name, 'pii_candidates._redaction_profile', rules) }}
+                else pii_candidates.{{ column.name }} end as {{ column.name }},
+            {%- else -%}
+            pii_candidates.{{ column.name }},
+            {%- endif %}
+            {% endfor -%}
             coalesce({{ regex_found(
-                "concat_ws(chr(31), " ~ (text | join(', ')) ~ ")",
+                "concat_ws(chr(31), " ~ (own_id_left_out(text, 'pii_candidates', tenant_column) | join(', ')) ~ ")",
                 regex_literal(recogniser.prefilter)
             ) }}, false) as _names_a_tenant,
-            coalesce(own.own_marked, concat(chr(1), '(', chr(1), ')', chr(2))) as _own_marked
-        from {{ relation }} as unscrubbed
-        left join {{ own }} as own on unscrubbed.{{ tenant_column }} = own.tenant_id
-        {{ where }}
+            pii_candidates._own_marked
+        from (
+            select
+                unscrubbed.*,
+                {%- if free_text %}
+                coalesce({{ regex_found(
+                    "concat_ws(chr(31), " ~ (free_text | join(', ')) ~ ")", free_text_prefilter()
+                ) }}, false) as _holds_pii,
+                {%- else %}
+                false as _holds_pii,
+                {%- endif %}
+                {%- if rules %}
+                pii_policy.redaction_profile as _redaction_profile,
+                {%- else %}
+                cast(null as {{ dbt.type_string() }}) as _redaction_profile,
+                {%- endif %}
+                coalesce(own.own_marked, concat(chr(1), '(', chr(1), ')', chr(2))) as _own_marked
+            from {{ relation }} as unscrubbed
+            left join {{ own }} as own on unscrubbed.{{ tenant_column }} = own.tenant_id
+            {%- if rules %}
+            left join {{ policies }} as pii_policy
+                on unscrubbed.{{ tenant_column }} = pii_policy.tenant_id
+            {%- endif %}
+            {{ where }}
+        ) as pii_candidates
     ) as scrub_candidates
     {%- else -%}
     select * from {{ relation }} {{ where }}
     {%- endif -%}
+{%- endmacro %}
+
+{# The columns as text for the tenant pre-filter, a value that is the row's own tenant id left
+   out: a tenant id is one token, so it names its own tenant only (and many rows carry it, in
+   actor_tenant_id for one). #}
+{% macro own_id_left_out(columns, alias, tenant_column) -%}
+    {%- set values = [] -%}
+    {%- for column in columns -%}
+        {%- do values.append('case when ' ~ alias ~ '.' ~ column ~ ' = ' ~ alias ~ '.' ~ tenant_column ~ ' then null else ' ~ alias ~ '.' ~ column ~ ' end') -%}
+    {%- endfor -%}
+    {{- return(values) -}}
 {%- endmacro %}
 
 {# A column that holds a tenant id: kept when it is the row's own tenant, hidden otherwise. #}

@@ -105,8 +105,17 @@ def export(
             for start, end in blocks
             for first, last in contiguous_blocks(order, chosen)
         ]
+        # every run goes ahead: one run's withheld bundles never hold back another run's
+        failures = []
         for tags in runs:
-            run_job(dagster, "tenant_audit_bundles_job", "export", tags=tags, resources=resources)
+            try:
+                run_job(
+                    dagster, "tenant_audit_bundles_job", "export", tags=tags, resources=resources
+                )
+            except SystemExit as exc:
+                failures.append(str(exc))
+        if failures:
+            raise SystemExit("\n".join(failures))
 
 
 def period_blocks(periods: Sequence[str]) -> list[tuple[str, str]]:

@@ -39,3 +39,24 @@ def read_text(path: Path, home_root: Path) -> str:
     if found is None:
         return path.read_text(encoding="utf-8", errors="replace")
     return verify.decrypt_csv(path.read_bytes(), found[1], path.name).decode("utf-8")
+
+
+def free_text_redacted(text: str | None) -> str | None:
+    """The text with every kind of free-text personal data redacted, as the warehouse's scrub
+    does for a profile that keeps none (docs/FREE_TEXT_PII.md): an independent implementation
+    with Python's `regex` (Unicode classes), from the same patterns."""
+    import regex
+
+    from tenantproof.core.catalog import free_text_boundary, free_text_pii
+
+    if text is None:
+        return None
+    for kind in free_text_pii():
+        pattern = regex.compile(f"{free_text_boundary()}({kind.pattern})")
+        if kind.check is None:
+            text = pattern.sub(lambda m, k=kind: m.group(1) + k.placeholder, text)
+        else:
+            for candidate in [m.group(2) for m in pattern.finditer(text)]:
+                if kind.accepts(candidate):
+                    text = text.replace(candidate, kind.placeholder)
+    return text

@@ -543,7 +543,7 @@ def test_each_planted_flag_reads_as_one_sentence_of_its_details(homes: Homes) ->
             "tenant_isolation_misconfigured",
             "t1",
             "export validation failed (row_counts|tenant_isolation): 1 expectation(s), "
-            "1 unexpected row(s); nothing published",
+            "1 unexpected row(s); the failing bundles were withheld",
         ),
     ]
 
@@ -699,7 +699,7 @@ def test_the_export_logs_an_isolation_incident_when_validation_catches_a_leak(
     export(settings_for(home), ["2026-10"], ["t2", "t3"])
     assert logged() == before, "a clean export logs nothing"
     monkeypatch.setattr(pipeline, "stage_bundles", leak)
-    with pytest.raises(SystemExit, match="nothing was published"):
+    with pytest.raises(SystemExit, match="withheld"):
         export(settings_for(home), ["2026-10"], None)  # every tenant in one run
     entries = logged()[len(before) :]
     assert len(entries) == 1
@@ -722,7 +722,7 @@ def test_the_export_logs_an_isolation_incident_when_validation_catches_a_leak(
         return bundles
 
     monkeypatch.setattr(pipeline, "stage_bundles", mention)
-    with pytest.raises(SystemExit, match="nothing was published"):
+    with pytest.raises(SystemExit, match="withheld"):
         export(settings_for(home), ["2026-10"], None)
     entries = logged()[len(before) :]
     assert len(entries) == 2

@@ -71,7 +71,7 @@ CASES: list[tuple[dict[str, Any], str]] = [
             "unexpected_rows": 3,
         },
         "export validation failed (row_counts|tenant_isolation): 1 expectation(s), "
-        "3 unexpected row(s); nothing published",
+        "3 unexpected row(s); the failing bundles were withheld",
     ),
     (
         {

@@ -84,7 +84,7 @@ def test_a_global_flag_reaches_each_affected_tenant_without_the_others(built: Bu
         assert (subject in page) == (tenant in affected)
 
 
-def test_a_report_naming_another_tenant_stops_the_export(
+def test_a_report_naming_another_tenant_withholds_its_bundle(
     built: BuiltHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from orchestration.runner import export
@@ -110,7 +110,7 @@ def test_a_report_naming_another_tenant_stops_the_export(
         return pa.Table.from_pylist(rows, schema=table.schema)
 
     monkeypatch.setattr(TenantScope, "read", leaky)
-    with pytest.raises(SystemExit, match="names another tenant"):
+    with pytest.raises(SystemExit, match=r"withheld.*t1 2026-10.*foreign_mentions\) on freshness"):
         export(settings_for(home), ["2026-10"], ["t1"])
     assert sorted(p for p in home.exports.rglob("*") if p.is_file()) == before
     assert [p for p in home.staging.iterdir() if p.is_dir()] == []

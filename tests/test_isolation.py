@@ -1,7 +1,8 @@
 """Spec §8 on the export path: a bundle excludes every other tenant's data. Each test plants a
 leak (in the staged files the run is about to publish, in the scope's macros, in a region's
-folder) and shows that the check fails, the run fails, nothing is published and no staged file
-is left; the same export without the plant succeeds."""
+folder) and shows that the check fails, the run fails, the leaking bundle is withheld and no
+staged file is left; the same export without the plant succeeds. One leaking bundle never
+withholds the run's other bundles."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from exports import scope as scoped
 from exports.bundle import StagedBundle
 from orchestration.runner import export
 from tenantproof.core.home import Home
+from tenantproof.core.settings import HOME_ENV
 from tenantproof.core.warehouse import connect
 from tests.conftest import BuiltHome, names_another_tenant, settings_for
 
@@ -80,7 +82,7 @@ def refused(built: BuiltHome, tenants: list[str], period: str) -> str:
 
 def assert_refused(built: BuiltHome, tenants: list[str], period: str, failed_check: str) -> None:
     message = refused(built, tenants, period)
-    assert "nothing was published" in message
+    assert "withheld, failing validation" in message
     assert failed_check in message
 
 
@@ -149,9 +151,15 @@ def test_a_row_count_that_differs_from_the_marts_fails_the_run(use_home, monkeyp
     assert_refused(use_home, ["t1"], PERIOD, "row_counts:")
 
 
-def test_one_leaking_bundle_keeps_every_bundle_of_the_run_unpublished(use_home, monkeypatch):
+def test_one_leaking_bundle_is_withheld_and_the_others_of_the_run_publish(
+    use_home, tmp_path, monkeypatch
+):
     period = "2026-07"  # no bundle exists for it yet
-    assert not list(use_home.home.exports.glob(f"*/*/{period}"))
+    root = tmp_path / "home"
+    shutil.copytree(use_home.home.root, root)
+    monkeypatch.setenv(HOME_ENV, str(root))
+    home = Home(root)
+    assert not list(home.exports.glob(f"*/*/{period}"))
 
     def leak(bundles):
         t3 = bundle_of(bundles, "t3")
@@ -160,16 +168,32 @@ def test_one_leaking_bundle_keeps_every_bundle_of_the_run_unpublished(use_home, 
         )
 
     plant(monkeypatch, leak)
-    assert_refused(use_home, ["t2", "t3", "t4"], period, "tenant_isolation:")
-    assert not list(use_home.home.exports.glob(f"*/*/{period}")), "no partial publication"
+    with pytest.raises(SystemExit, match=r"1 bundle\(s\) withheld.*: t3 2026-07; 2 published"):
+        export(settings_for(home), [period], ["t2", "t3", "t4"])
+    published = sorted(
+        p.parent.parent.name for p in home.exports.glob(f"*/*/{period}/manifest.json")
+    )
+    assert published == ["t2", "t4"], "every other bundle of the run, each whole"
+    assert not list(home.exports.glob(f"*/t3/{period}"))
+    assert [p for p in home.staging.iterdir() if p.is_dir()] == []
 
 
-def test_without_a_plant_the_same_export_publishes(use_home):
-    before = snapshot(use_home.home)
-    export(settings_for(use_home.home), [PERIOD], ["t1"])
-    after = snapshot(use_home.home)
+def test_without_a_plant_the_same_export_publishes_and_a_retry_publishes_nothing_new(
+    use_home, tmp_path, monkeypatch
+):
+    root = tmp_path / "home"
+    shutil.copytree(use_home.home.root, root)
+    monkeypatch.setenv(HOME_ENV, str(root))
+    home = Home(root)
+    for bundle in home.exports.glob(f"*/t1/{PERIOD}"):
+        shutil.rmtree(bundle)
+    before = snapshot(home)
+    export(settings_for(home), [PERIOD], ["t1"])
+    after = snapshot(home)
     changed = {k for k in after if after[k] != before.get(k)}
     assert changed and all(k.split("/")[1:3] == ["t1", PERIOD] for k in changed)
+    export(settings_for(home), [PERIOD], ["t1"])  # unchanged: published once
+    assert snapshot(home) == after
 
 
 def test_log_lines_of_one_tenants_export_name_no_other_tenant(use_home, capfd):

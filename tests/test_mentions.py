@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from exports.contract import OTHER_TENANT, SQL_TOKEN, Recogniser, sql_marked
 from tenantproof.core.home import Home
 from tenantproof.core.settings import HOME_ENV
-from tenantproof.core.sources import TENANT_ID_PATTERN
+from tenantproof.core.sources import MAX_CELL_BYTES, TENANT_ID_PATTERN
 from tenantproof.core.warehouse import connect
 from tests.bundles import read_table
 from tests.conftest import AS_OF, AS_OF_ENV, settings_for
@@ -230,6 +230,28 @@ HOSTILE = [
     ("2026-10", "October Labs", "standard", "us"),
 ]
 INVALID_ID = "tënant-ü"
+# Personal data in free text, for t1 (a standard-class tenant), and its redaction
+PII_REASON = (
+    "mail jane.doe@example.com or José.Núñez@correo.example, call +1 (415) 555-0134 or "
+    "212-555-0188, ssn 123-45-6789"
+)
+PII_REASON_REDACTED = "mail [email] or [email], call [phone number] or [phone number], ssn [ssn]"
+PII_DETAILS = {
+    "note": "sign-in from 203.0.113.9 and 2001:db8::1",
+    "payment": {"card": "4111 1111 1111 1111", "iban": "DE89 3704 0044 0532 0130 00"},
+    "tags": ["callback +44 20 7946 0958", "plain"],
+}
+PII_DETAILS_REDACTED = {
+    "note": "sign-in from [ip address] and [ip address]",
+    "payment": {"card": "[card number]", "iban": "[iban]"},
+    "tags": ["callback [phone number]", "plain"],
+}
+# Not personal data: an AWS account id, a time, a version, an epoch in ms, a card-like number
+# that fails the Luhn check, a UUID, a ticket and a dated id
+NOT_PII = (
+    "account 111111111111 at 2026-10-14T10:00:00Z, build 10.0.19041, epoch 1733011200000, "
+    "ref 4111111111111112, id 3f2504e0-4f89-11d3-9a0c-0305e82c3301, SUP-12345, evt-2026-10-14"
+)
 TEXT_COLUMNS = ("actor_id", "user_agent", "service", "action", "resource_type", "outcome")
 
 
@@ -286,6 +308,11 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
             _event(7, "t1", details={"note": "copied from Ümlaut Werke", "n": 3}),
             _event(8, INVALID_ID, reason="unicode id"),
             *(_event(10 + i, "t1", **{c: f"x acme-eu {c}"}) for i, c in enumerate(TEXT_COLUMNS)),
+            _event(30, "t1", reason=PII_REASON, details=PII_DETAILS),
+            _event(31, "t1", reason=NOT_PII),
+            _event(32, "t1", reason="a" * 1_000_000),  # a 1 MB cell
+            _event(33, "t1", details={"blob": "b" * 3_000_000}),  # a 3 MB cell
+            _event(34, "t1", reason="c" * (MAX_CELL_BYTES + 1)),  # over the stated limit
         ]
         path = home.landing / "audit_events" / "part-hostile.jsonl"
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
@@ -324,6 +351,46 @@ def test_hostile_mentions_are_scrubbed_in_every_text_column_and_json(hostile: Ho
             assert "acme-eu" not in value
 
 
+def test_free_text_personal_data_is_redacted_in_text_and_json(hostile: Home):
+    events = _events(hostile)
+    assert events["hostile-30"]["reason"] == PII_REASON_REDACTED
+    assert json.loads(events["hostile-30"]["details"]) == PII_DETAILS_REDACTED
+    assert events["hostile-31"]["reason"] == NOT_PII  # nothing that only looks like it
+    csv_text = next(hostile.exports.glob("*/t1/2026-10/audit_events.csv")).read_text("utf-8")
+    for value in ("jane.doe@", "555-0134", "123-45-6789", "203.0.113.9", "4111 1111", "DE89"):
+        assert value not in csv_text
+    assert "[email]" in csv_text
+
+
+def test_cells_of_1_and_3_mb_are_exported_and_verified_and_bigger_ones_quarantined(
+    hostile: Home,
+):
+    from exports.verify import verify_bundle
+
+    events = _events(hostile)
+    assert events["hostile-32"]["reason"] == "a" * 1_000_000
+    assert json.loads(events["hostile-33"]["details"]) == {"blob": "b" * 3_000_000}
+    assert "hostile-34" not in events
+    bundle = next(hostile.exports.glob("*/t1/2026-10"))
+    report = verify_bundle(bundle)
+    assert report.ok, report.problems
+    con = connect(hostile.warehouse, read_only=True)
+    try:
+        refused = con.execute(
+            "select reason_code, field, reason from raw.quarantine "
+            "where source = 'audit_events' and record like '%hostile-34%'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert refused == [
+        (
+            "cell_too_large",
+            "reason",
+            f"field reason: {MAX_CELL_BYTES + 1} bytes, over the 4 MiB a cell may hold",
+        )
+    ]
+
+
 def test_a_unicode_tenant_id_is_refused_and_its_rows_say_why(hostile: Home):
     con = connect(hostile.warehouse, read_only=True)
     try:
@@ -344,22 +411,83 @@ def test_a_unicode_tenant_id_is_refused_and_its_rows_say_why(hostile: Home):
     assert "tenants.csv line" in rows[0][1]
 
 
-def test_a_planted_unscrubbed_mention_is_caught(hostile: Home, tmp_path: Path, monkeypatch):
+def test_planted_leaks_withhold_their_bundles_alone(hostile: Home, tmp_path: Path, monkeypatch):
+    """Two leaking tenants among many, an unscrubbed mention (beta) and an unredacted email in a
+    JSON value (t1): their bundles are withheld, every other bundle is published whole, the run
+    fails naming the withheld bundles and the failed checks, and the incident is logged (ids
+    and counts)."""
     import shutil
 
+    from exports.contract import MANIFEST
     from orchestration.runner import export
+    from tenantproof.core.oplogs import read_isolation_incidents
 
     root = tmp_path / "copy"
     shutil.copytree(hostile.root, root)
     monkeypatch.setenv(HOME_ENV, str(root))
     home = Home(root)
+    shutil.rmtree(home.exports)
     con = connect(home.warehouse)
     try:
         con.execute(
             "update marts.fct_audit_events set reason = 'handover to ümlaut WERKE' "
             "where event_id = 'hostile-1' and tenant_id = 'beta'"
         )
+        con.execute(
+            'update marts.fct_audit_events set details = \'{"note": "write to a.b@example.org"}\' '
+            "where event_id = 'hostile-30' and tenant_id = 't1'"
+        )
+        tenants = [
+            r[0]
+            for r in con.execute(
+                "select distinct tenant_id from export.rpt_tenant_audit_events "
+                "where period = '2026-10'"
+            ).fetchall()
+        ]
     finally:
         con.close()
-    with pytest.raises(SystemExit, match="foreign_mentions"):
-        export(settings_for(home), ["2026-10"], ["beta"])
+    assert len(tenants) >= 8 and {"beta", "t1"} <= set(tenants)
+    with pytest.raises(SystemExit) as failed_run:
+        export(settings_for(home), ["2026-10"], None)
+    said = str(failed_run.value)
+    assert re.search(r"2 bundle\(s\) withheld, failing validation: beta 2026-10, t1 2026-10", said)
+    assert (
+        "foreign_mentions" in said
+        and "pii_redaction:expect_column_values_to_be_in_set(email)" in said
+    )
+    published = {p.parent.parent.name for p in home.exports.glob(f"*/*/2026-10/{MANIFEST}")}
+    assert published == set(tenants) - {"beta", "t1"}
+    assert not list(home.exports.glob("*/beta/2026-10")) and not list(
+        home.exports.glob("*/t1/2026-10")
+    )
+    assert [p for p in home.staging.iterdir() if p.is_dir()] == []  # staged files gone too
+    incidents, _ = read_isolation_incidents(home.isolation_log)
+    assert "beta" in {i["tenant_id"] for i in incidents if i["source"] == "export_validation"}
+    failed = json.loads(next(home.staging.glob("*.failed.json")).read_text("utf-8"))
+    assert failed["withheld"] == [
+        {"tenant_id": "beta", "period": "2026-10"},
+        {"tenant_id": "t1", "period": "2026-10"},
+    ]
+    assert "mlaut" not in json.dumps(failed) and "a.b@" not in json.dumps(failed)
+
+
+def test_an_empty_month_publishes_once_and_a_retry_publishes_nothing_new(
+    hostile: Home, tmp_path: Path, monkeypatch
+):
+    import shutil
+
+    from exports.contract import MANIFEST
+    from orchestration.runner import export
+
+    root = tmp_path / "copy"
+    shutil.copytree(hostile.root, root)
+    monkeypatch.setenv(HOME_ENV, str(root))
+    home = Home(root)
+    export(settings_for(home), ["2025-12"], ["t1"])  # no activity: passes, exit 0
+    (manifest,) = home.exports.glob(f"*/t1/2025-12/{MANIFEST}")
+    first = json.loads(manifest.read_text("utf-8"))
+    assert first["validation"]["success"] is True
+    assert {f["name"]: f["rows"] for f in first["files"]}["audit_events.parquet"] == 0
+    before = manifest.read_bytes()
+    export(settings_for(home), ["2025-12"], ["t1"])  # the retry
+    assert manifest.read_bytes() == before  # the same bundle, not published again

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from exports import contract, verify
 from exports.signing import LocalSigningKey, sha256_file, sign_file
+from tenantproof.core.warehouse import connect
 from tests.conftest import BuiltHome, bundle_dirs, settings_for
 
 TENANT = "t1"
@@ -283,6 +284,17 @@ def test_a_re_exported_period_links_to_the_previous_period_and_declares_the_repl
     home = Home(root)
     first, middle, last = [f for f in bundle_dirs(home) if f.parent.name == TENANT]
     replaced = sha256_file(middle / contract.MANIFEST)
+    export(settings_for(home), [middle.name], [TENANT])  # unchanged: not published again
+    assert sha256_file(middle / contract.MANIFEST) == replaced
+    con = connect(home.warehouse)
+    try:  # a late correction of one of the period's events: the period is exported again
+        con.execute(
+            "update marts.fct_audit_events set reason = 'corrected later' where event_id = "
+            "(select min(event_id) from marts.fct_audit_events where tenant_id = ? and period = ?)",
+            [TENANT, middle.name],
+        )
+    finally:
+        con.close()
 
     export(settings_for(home), [middle.name], [TENANT])
 

@@ -70,7 +70,76 @@ def models_with(key: str, manifest: Path = MANIFEST_PATH) -> list[tuple[Model, A
 def vocabulary_columns() -> frozenset[str]:
     """The columns whose values the product writes from its policy and logic (dbt_project.yml,
     ``vars: vocabulary_columns``): neither scrubbed of tenant identifiers nor judged for them."""
+    return frozenset(c.lower() for c in _project_vars()["vocabulary_columns"])
+
+
+@dataclass(frozen=True)
+class FreeTextKind:
+    """One kind of personal data the scrub finds in free text (dbt_project.yml,
+    ``vars: free_text_pii``)."""
+
+    kind: str
+    pattern: str  # the match itself; free_text_boundary() goes before it
+    placeholder: str
+    hint: str  # matches wherever `pattern` does: a cheap pre-filter
+    check: str | None = None  # "luhn": only candidates whose digits pass the Luhn check
+
+    def __post_init__(self) -> None:
+        if self.check not in (None, "luhn"):
+            raise ValueError(
+                f"dbt_project.yml free_text_pii {self.kind}: unknown check {self.check!r}"
+            )
+
+    def accepts(self, candidate: str) -> bool:
+        """A candidate match is this kind's data (it passes the kind's check)."""
+        return self.check is None or luhn_valid("".join(c for c in candidate if c in "0123456789"))
+
+
+def luhn_valid(digits: str) -> bool:
+    """The digits pass the Luhn check (payment card numbers do)."""
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = int(c) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return bool(digits) and total % 10 == 0
+
+
+@lru_cache(maxsize=1)
+def _project_vars() -> dict[str, Any]:
     import yaml
 
     project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
-    return frozenset(c.lower() for c in project["vars"]["vocabulary_columns"])
+    return project["vars"]
+
+
+@lru_cache(maxsize=1)
+def free_text_pii() -> tuple[FreeTextKind, ...]:
+    """The kinds of personal data found in free text, in the order the scrub applies them."""
+    return tuple(FreeTextKind(**entry) for entry in _project_vars()["free_text_pii"])
+
+
+def scrub_rules() -> dict[str, Any]:
+    """What shapes the scrubbed rows besides the seeds: the vars naming the PII, vocabulary and
+    free-text rules (a change rebuilds the incremental marts, tenantproof.transform.buildstate)."""
+    names = ("pii_columns", "vocabulary_columns", "free_text_boundary", "free_text_pii")
+    return {name: _project_vars()[name] for name in names}
+
+
+def free_text_boundary() -> str:
+    """Where a match of free-text personal data may start (one group, before the match)."""
+    return str(_project_vars()["free_text_boundary"])
+
+
+def free_text_hint() -> str:
+    """One cheap pattern that matches wherever some kind of free-text personal data could."""
+    return "(?:" + "|".join(k.hint for k in free_text_pii()) + ")"
+
+
+def free_text_kinds() -> tuple[str, ...]:
+    return tuple(k.kind for k in free_text_pii())
+
+
+def pii_columns() -> frozenset[str]:
+    """The columns a redaction profile names (``vars: pii_columns``): they follow their own
+    method, not the free-text rules."""
+    return frozenset(c.lower() for c in _project_vars()["pii_columns"])

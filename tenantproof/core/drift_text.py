@@ -94,7 +94,7 @@ def _tenant_isolation_misconfigured(row: Mapping[str, Any]) -> str:
     return (
         f"export validation failed ({_text(row.get('failed_checks'))}): "
         f"{_int(row.get('failed_expectations'))} expectation(s), "
-        f"{_int(row.get('unexpected_rows'))} unexpected row(s); nothing published"
+        f"{_int(row.get('unexpected_rows'))} unexpected row(s); the failing bundles were withheld"
     )
 
 

@@ -11,11 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tenantproof.core.catalog import free_text_kinds
 from tenantproof.core.home import SEEDS_DIR
 
 POLICY_FILES = (
     "tenant_class_policies.csv",
     "redaction_rules.csv",
+    "free_text_pii_rules.csv",
     "controls.csv",
     "shared_services.csv",
     # Drift and freshness rules: they shape each bundle's freshness_report.html.
@@ -27,6 +29,9 @@ POLICY_FILES = (
     "freshness_by_family.csv",
 )
 REDACTION_METHODS = ("keep", "hash", "mask", "drop")
+# What a profile does with each kind of personal data found in free text
+# (dbt_project.yml vars.free_text_pii): a kind a profile does not name is redacted.
+FREE_TEXT_METHODS = ("redact", "keep")
 # The export cadences a class may name, and the cron each one runs on (orchestration.schedules).
 # weekly: the 1st (the new month's bundle, as monthly) or any Monday (cron ORs the two fields).
 CADENCES = {"monthly": "0 6 1 * *", "weekly": "0 6 1 * 1"}
@@ -55,6 +60,7 @@ CLASS_FIELDS = (
 REQUIRED_COLUMNS = {
     "tenant_class_policies.csv": tuple(f for f in CLASS_FIELDS if f != "dpa_notes"),
     "redaction_rules.csv": ("redaction_profile", "column_name", "method"),
+    "free_text_pii_rules.csv": ("redaction_profile", "pii_kind", "method"),
     "controls.csv": ("control_id", "family", "title", "freshness_days"),
     "shared_services.csv": (
         "service_id",
@@ -85,6 +91,14 @@ class Policy:
     family_freshness: dict[tuple[str, str], int] = field(default_factory=dict)
     # The folder it was read from: what builds with this policy (dbt's seeds) must read too.
     seeds_dir: Path = SEEDS_DIR
+    # profile -> the kinds of free-text personal data it keeps (every other kind is redacted)
+    free_text_kept: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def free_text_redacted(self, profile: str) -> list[str]:
+        """The kinds of personal data the profile's free text must not hold, in the order the
+        scrub applies them (dbt_project.yml vars.free_text_pii)."""
+        kept = self.free_text_kept.get(profile, frozenset())
+        return [k for k in free_text_kinds() if k not in kept]
 
     def profile_of(self, tenant_class: str) -> str:
         return self.classes[tenant_class]["redaction_profile"]
@@ -170,6 +184,7 @@ def load_policy(seeds_dir: Path = SEEDS_DIR) -> Policy:
                 f"{classes_path}:{line}: class {name!r} field redaction_profile: "
                 f"{row['redaction_profile']!r} has no rules in {rules_path.name}"
             )
+    free_text_kept = _load_free_text_rules(seeds_dir / "free_text_pii_rules.csv", redaction)
     regions = _load_regions(seeds_dir / "regions.csv")
     _check_classes(classes_path, _rows(classes_path), regions)
     controls = _rows(seeds_dir / "controls.csv")
@@ -187,7 +202,31 @@ def load_policy(seeds_dir: Path = SEEDS_DIR) -> Policy:
         regions=regions,
         family_freshness=family_freshness,
         seeds_dir=seeds_dir,
+        free_text_kept=free_text_kept,
     )
+
+
+def _load_free_text_rules(
+    path: Path, redaction: dict[str, dict[str, str]]
+) -> dict[str, frozenset[str]]:
+    """Per profile, the kinds of free-text personal data it keeps. A row naming an unknown
+    profile, kind or method is refused, naming the line."""
+    kinds = free_text_kinds()
+    kept: dict[str, set[str]] = {profile: set() for profile in redaction}
+    for line, row in enumerate(_rows(path), start=2):
+        profile, kind, method = row["redaction_profile"], row["pii_kind"], row["method"]
+        if profile not in redaction:
+            problem = f"field redaction_profile: {profile!r} has no rules in redaction_rules.csv"
+        elif kind not in kinds:
+            problem = f"field pii_kind: {kind!r} is not one of {', '.join(kinds)}"
+        elif method not in FREE_TEXT_METHODS:
+            problem = f"field method: {method!r} is not one of {', '.join(FREE_TEXT_METHODS)}"
+        else:
+            if method == "keep":
+                kept[profile].add(kind)
+            continue
+        raise PolicyError(f"{path}:{line}: {problem}")
+    return {profile: frozenset(k) for profile, k in kept.items()}
 
 
 def _fail(path: Path, line: int, tenant_class: str, field_name: str, problem: str) -> PolicyError:

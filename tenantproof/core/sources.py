@@ -20,6 +20,12 @@ TENANT_ID_RULE = (
     "starting and ending with a letter or digit"
 )
 
+# The most a cell (one field of a landing record) may hold, in UTF-8 bytes: a record with a bigger
+# one is quarantined as cell_too_large naming the field; everything downstream (the export's CSV
+# read-back, verify's CSV reader) reads cells of this size.
+MAX_CELL_BYTES = 4 * 1024 * 1024
+MAX_CELL_TEXT = "4 MiB"
+
 
 class Attribution(Enum):
     """How a source's rows must be attributed (spec §2.1, §5.2)."""

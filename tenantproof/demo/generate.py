@@ -192,6 +192,10 @@ _SUPPORT_TEXTS: tuple[str, ...] = (
     "verifying export job failure",
     "assisting with role misconfiguration",
     "checking webhook delivery errors",
+    # personal data in free text, as support staff write it (redacted by the scrub)
+    "customer wrote from ops.lead@customer.example about missing records",
+    "call-back requested on +1 415 555 0134",
+    "sign-ins from 203.0.113.42 and 2001:db8::7 blocked",
 )
 _DENIED_REASONS: tuple[str, ...] = ("blocked by role policy", "IP address not on allow-list")
 _FAILURE_REASONS: tuple[str, ...] = ("invalid credentials", "MFA challenge failed")

@@ -8,7 +8,14 @@ from __future__ import annotations
 import duckdb
 
 from tenantproof.core.policy import Policy
-from tenantproof.core.sources import TENANT_ID_PATTERN, TENANT_ID_RULE, Attribution, Source
+from tenantproof.core.sources import (
+    MAX_CELL_BYTES,
+    MAX_CELL_TEXT,
+    TENANT_ID_PATTERN,
+    TENANT_ID_RULE,
+    Attribution,
+    Source,
+)
 from tenantproof.core.warehouse import sql_literal as _q
 
 # -- checking: one CASE picks the first reason a row cannot be loaded --
@@ -27,6 +34,16 @@ def _checks(source: Source, policy: Policy) -> list[tuple[str, str, str, str]]:
     checks: list[tuple[str, str, str, str]] = [
         ("_parse_error is not null", "''", "_parse_error", "malformed")
     ]
+    for name in source.columns:
+        checks.append(
+            (
+                f"strlen({name}) > {MAX_CELL_BYTES}",
+                _q(name),
+                f"'field {name}: ' || strlen({name}) || ' bytes, over the "
+                f"{MAX_CELL_TEXT} a cell may hold'",
+                "cell_too_large",
+            )
+        )
     for name in source.required:
         checks.append(
             (

@@ -2,8 +2,9 @@
 
 The large marts (audit events, access history) are built incrementally: a build appends only
 the rows loaded since the last one. That is right as long as what shapes existing rows is
-unchanged: the policy (redaction, applicability), the tenant registry (classes, regions, names
-scrubbed from text) and the rows already loaded. A change of the first two is detected from
+unchanged: the policy (redaction, applicability), the scrub's rules (the PII, vocabulary and
+free-text vars of dbt_project.yml), the tenant registry (classes, regions, names scrubbed from
+text) and the rows already loaded. A change of the first two is detected from
 their fingerprint; operations that remove loaded rows (retention purges, tenant deletion)
 ask for a full rebuild explicitly.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from tenantproof.core.catalog import scrub_rules
 from tenantproof.core.home import Home
 
 
@@ -30,6 +32,7 @@ def _request_file(home: Home) -> Path:
 
 def fingerprint(home: Home, policy_version: str) -> str:
     digest = hashlib.sha256(policy_version.encode())
+    digest.update(json.dumps(scrub_rules(), sort_keys=True).encode())
     if home.registry.exists():
         rows = pq.read_table(home.registry).sort_by("tenant_id").to_pylist()
         digest.update(json.dumps(rows, sort_keys=True, default=str).encode())
