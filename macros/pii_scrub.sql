@@ -50,22 +50,25 @@
     end as int)) % 10 = 0)
 {%- endmacro %}
 
-{# The value with every match of `pattern` (group 2) whose digits pass the Luhn check replaced. #}
-{% macro luhn_checked_replaced(value, pattern, placeholder) -%}
+{# `value` (the text as the kinds before this one left it) with every match of `pattern` (group
+   2) in `source` (the text as it came) whose digits pass the Luhn check replaced: candidates are
+   taken from the text as it came so that its SQL is not written twice. A candidate an earlier
+   kind already replaced is no longer there to replace. #}
+{% macro luhn_checked_replaced(value, source, pattern, placeholder) -%}
     {%- set digits = regex_replace_all('pii_m', "'[^0-9]'", "''") -%}
-    {{ return(adapter.dispatch('luhn_checked_replaced', 'tenantproof')(value, pattern, placeholder, luhn_valid(digits))) }}
+    {{ return(adapter.dispatch('luhn_checked_replaced', 'tenantproof')(value, source, pattern, placeholder, luhn_valid(digits))) }}
 {%- endmacro %}
 
-{% macro default__luhn_checked_replaced(value, pattern, placeholder, valid) -%}
+{% macro default__luhn_checked_replaced(value, source, pattern, placeholder, valid) -%}
     list_reduce(
-        list_filter(regexp_extract_all({{ value }}, {{ pattern }}, 2), lambda pii_m: {{ valid }}),
+        list_filter(regexp_extract_all({{ source }}, {{ pattern }}, 2), lambda pii_m: {{ valid }}),
         lambda pii_acc, pii_m: replace(pii_acc, pii_m, {{ placeholder }}),
         {{ value }})
 {%- endmacro %}
 
-{% macro spark__luhn_checked_replaced(value, pattern, placeholder, valid) -%}
+{% macro spark__luhn_checked_replaced(value, source, pattern, placeholder, valid) -%}
     aggregate(
-        filter(regexp_extract_all({{ value }}, {{ pattern }}, 2), pii_m -> {{ valid }}),
+        filter(regexp_extract_all({{ source }}, {{ pattern }}, 2), pii_m -> {{ valid }}),
         {{ value }},
         (pii_acc, pii_m) -> replace(pii_acc, pii_m, {{ placeholder }}))
 {%- endmacro %}
@@ -76,7 +79,7 @@
     {%- for kind in var('free_text_pii') if kind.kind not in kept -%}
         {%- set pattern = regex_literal(var('free_text_boundary') ~ '(' ~ kind.pattern ~ ')', false) -%}
         {%- if kind.check == 'luhn' -%}
-            {%- set redacted.text = luhn_checked_replaced(redacted.text, pattern, "'" ~ kind.placeholder ~ "'") -%}
+            {%- set redacted.text = luhn_checked_replaced(redacted.text, value, pattern, "'" ~ kind.placeholder ~ "'") -%}
         {%- else -%}
             {%- set redacted.text = regex_replace_all(redacted.text, pattern, "'\\1" ~ kind.placeholder ~ "'") -%}
         {%- endif -%}

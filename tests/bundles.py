@@ -51,12 +51,13 @@ def free_text_redacted(text: str | None) -> str | None:
 
     if text is None:
         return None
+    source = text  # a checked kind takes its candidates from the text as it came
     for kind in free_text_pii():
         pattern = regex.compile(f"{free_text_boundary()}({kind.pattern})")
         if kind.check is None:
             text = pattern.sub(lambda m, k=kind: m.group(1) + k.placeholder, text)
         else:
-            for candidate in [m.group(2) for m in pattern.finditer(text)]:
+            for candidate in [m.group(2) for m in pattern.finditer(source)]:
                 if kind.accepts(candidate):
                     text = text.replace(candidate, kind.placeholder)
     return text
