@@ -372,7 +372,7 @@ class Recogniser:
 
     def foreign_mentions(self, text: str, tenant_id: str | None) -> list[str]:
         """The identifiers of tenants other than `tenant_id` that `text` names, as written
-        there (OTHER_TENANT and DELETED_TENANT, the product's words, name no one)."""
+        there (PLACEHOLDERS, the product's words, name no one)."""
         for placeholder in PLACEHOLDERS:
             text = text.replace(placeholder, NEUTRAL)
         prepared, spans = self._spans(text, tenant_id)

@@ -37,7 +37,7 @@ from exports.encryption import (
 from exports.freshness_report import write_freshness_reports
 from exports.isolation_log import record_validation_failure, watch_tenant_scope
 from exports.manifest import content_fingerprint, published_fingerprint, write_bundle_documents
-from exports.publish import bundle_target, checked_target, publish
+from exports.publish import checked_target, publish
 from exports.signing import ExportSigner, LocalSigningKey, chain_links, publish_public_key
 from exports.validation import ValidationResult, unreadable_staged_files, validate_staged
 from tenantproof.core.home import Home
@@ -155,14 +155,12 @@ def export_bundles(
             log(f"validation passed: {len(result.outcomes)} expectation result(s)")
         published = []
         roots = region_roots(home, policy)
-        for bundle in staged:  # before anything is signed or moved: residency, and the place
-            checked_target(bundle, roots)
+        # before anything is signed or moved: residency, and the place
+        targets = {b.key: checked_target(b, roots) for b in staged}
         # a retry of a published period that has not changed publishes nothing new
         fingerprints = {b.key: content_fingerprint(b, result, policy.version) for b in staged}
         unchanged = [
-            b.key
-            for b in staged
-            if published_fingerprint(bundle_target(b, roots)) == fingerprints[b.key]
+            b.key for b in staged if published_fingerprint(targets[b.key]) == fingerprints[b.key]
         ]
         if unchanged:
             same = set(unchanged)
@@ -196,7 +194,7 @@ def export_bundles(
                     file_rows,
                     run_id=run_id,
                     policy_version=policy.version,
-                    chain=chain_links(bundle_target(bundle, roots).parent, bundle.period, mine),
+                    chain=chain_links(targets[bundle.key].parent, bundle.period, mine),
                     signer=signer,
                     fingerprint=fingerprints[bundle.key],
                 )

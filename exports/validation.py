@@ -26,7 +26,6 @@ from exports.bundle import StagedBundle
 from exports.contract import FORMULA_START, PLACEHOLDERS, SQL_TOKEN, Recogniser, sql_marked
 from exports.scope import BUNDLE_RELATIONS, RELATIONS, TenantScope, tenant_identifiers
 from tenantproof.core.catalog import (
-    free_text_boundary,
     free_text_hint,
     free_text_pii,
     pii_columns,
@@ -196,11 +195,10 @@ def _free_text_matches(
     if not free_text_cols or not kinds:
         return {}
     text = "concat_ws(chr(31), " + ", ".join(free_text_cols) + ")"
-    boundary = free_text_boundary()
     params: dict[str, str] = {"prefilter": free_text_hint()}  # cheap: one scan of hints
     measures = []
     for i, k in enumerate(kinds):
-        params[f"k{i}"] = f"{boundary}({k.pattern})"
+        params[f"k{i}"] = k.bounded
         checked_here = f"list_contains(e.checked, {sql_literal(k.kind)})"
         if k.check is None:
             measures.append(
@@ -322,8 +320,10 @@ def _kind_frames(
             if text_cols
             else "''"
         )
-        for placeholder in PLACEHOLDERS:  # the product's own words name no tenant
-            text = f"replace({text}, {sql_literal(placeholder)}, chr(65533))"
+        # the product's own words name no tenant: neutralised on the pre-filter's rows only
+        neutral = "s.text"
+        for placeholder in PLACEHOLDERS:
+            neutral = f"replace({neutral}, {sql_literal(placeholder)}, chr(65533))"
         # The rows that hold the first word of some identifier whole (a superset), then the
         # exact rule on those rows only: tokens marked, identifiers marked, the bundle tenant's
         # own unmarked; what stays marked names another tenant.
@@ -331,10 +331,10 @@ def _kind_frames(
         mentioned: dict[str, list[str]] = {}
         for i, count, named in con.execute(
             f"""with candidates as (
-                    select s.file_idx, {text} as text
-                    from _staged s
+                    select s.file_idx, {neutral} as text
+                    from (select file_idx, {text} as text from _staged) s
                     where s.file_idx in (select file_idx from _expect where format = 'parquet')
-                      and regexp_matches({text}, $prefilter)
+                      and regexp_matches(s.text, $prefilter)
                 ), found as (
                     select c.file_idx,
                            regexp_extract_all(

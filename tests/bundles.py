@@ -47,13 +47,13 @@ def free_text_redacted(text: str | None) -> str | None:
     with Python's `regex` (Unicode classes), from the same patterns."""
     import regex
 
-    from tenantproof.core.catalog import free_text_boundary, free_text_pii
+    from tenantproof.core.catalog import free_text_pii
 
     if text is None:
         return None
     source = text  # a checked kind takes its candidates from the text as it came
     for kind in free_text_pii():
-        pattern = regex.compile(f"{free_text_boundary()}({kind.pattern})")
+        pattern = regex.compile(kind.bounded)
         if kind.check is None:
             text = pattern.sub(lambda m, k=kind: m.group(1) + k.placeholder, text)
         else:

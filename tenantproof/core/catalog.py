@@ -90,6 +90,12 @@ class FreeTextKind:
                 f"dbt_project.yml free_text_pii {self.kind}: unknown check {self.check!r}"
             )
 
+    @property
+    def bounded(self) -> str:
+        """The pattern as the scrub and the validator run it: free_text_boundary() (group 1),
+        then the match (group 2)."""
+        return f"{free_text_boundary()}({self.pattern})"
+
     def accepts(self, candidate: str) -> bool:
         """A candidate match is this kind's data (it passes the kind's check)."""
         return self.check is None or luhn_valid("".join(c for c in candidate if c in "0123456789"))
