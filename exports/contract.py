@@ -88,6 +88,35 @@ CSV_SCHEME = "aes-256-gcm/tpenc1"
 CSV_MAGIC = b"TPENC1\n"
 
 
+# Parquet's last four bytes: a plaintext footer, or one encrypted (the whole file unreadable
+# without the key). What the verifier checks against a manifest's "encrypted" without the key.
+PARQUET_PLAIN_END = b"PAR1"
+PARQUET_ENCRYPTED_END = b"PARE"
+
+# -- each tenant's signed index (its log head): every published period and its manifest --
+# ``<region root>/<tenant_id>/index.json``: a DSSE envelope (the standard signed-envelope format,
+# github.com/secure-systems-lab/dsse) over a JSON payload whose ``sequence`` only grows and which
+# records the previous index's sha256. One file, replaced whole, so that a kill never leaves an
+# index and a signature that disagree.
+TENANT_INDEX = "index.json"
+INDEX_PAYLOAD_TYPE = "application/vnd.tenantproof.tenant-index+json"
+INDEX_VERSION = 1
+# The auditor's state file (``verify --state``): the pinned key and the highest index sequence
+# seen per tenant, so that rolling a whole folder back to an older, consistent state is caught.
+STATE_VERSION = 1
+
+
+def dsse_pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE v1 pre-authentication encoding: the bytes a DSSE signature is over."""
+    kind = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
+def is_bundle_name(name: str) -> bool:
+    """A published bundle's folder name: a period, nothing hidden or temporary."""
+    return PERIOD_RE.match(name) is not None
+
+
 def sha256_file(path: Path) -> str:
     """The hex SHA-256 of a file's bytes: what a manifest and a certificate record."""
     digest = hashlib.sha256()

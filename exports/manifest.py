@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import pyarrow.parquet as pq
 
 from exports.bundle import StagedBundle
 from exports.contract import MANIFEST, VALIDATION, sha256_file
@@ -14,11 +17,26 @@ from exports.signing import ExportSigner, sign_file, signing_fields
 from exports.validation import FRESHNESS_REPORT_BATCH, ValidationResult
 from tenantproof.core.periods import period_bounds
 
-MANIFEST_VERSION = 1
+# 2: each data file lists its columns, and the manifest says whether the class requires
+# encryption, so that the verifier knows what it must find (exports/verify.py).
+MANIFEST_VERSION = 2
 
 
 def _dump(path: Path, payload: dict[str, Any]) -> None:
     path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def file_columns(path: Path) -> list[dict[str, str]] | None:
+    """The columns of a staged (plaintext) data file as the manifest records them: name and
+    Arrow type for Parquet, name and ``string`` for CSV; None for the other files."""
+    if path.suffix == ".parquet":
+        schema = pq.read_schema(path)
+        return [{"name": f.name, "type": str(f.type)} for f in schema]
+    if path.suffix == ".csv":
+        with path.open(newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), [])
+        return [{"name": name, "type": "string"} for name in header]
+    return None
 
 
 def validation_document(
@@ -108,9 +126,12 @@ def write_bundle_documents(
     chain: dict[str, Any] | None = None,
     signer: ExportSigner | None = None,
     fingerprint: str | None = None,
+    columns: dict[str, list[dict[str, str]]] | None = None,
+    encryption_required: bool = False,
 ) -> dict[str, Any]:
     """Write validation.json, then manifest.json over every file including it; with a signer,
     then manifest.sig over the manifest's bytes and the public key (``exports.signing``).
+    ``columns``: file name -> ``file_columns`` of the plaintext (taken before encryption).
     ``chain`` (``exports.signing.chain_links``) links the manifest to the tenant's previous one."""
     _dump(bundle.path / VALIDATION, validation_document(bundle, result, file_rows, run_id))
     start, end = period_bounds(bundle.period)
@@ -123,6 +144,7 @@ def write_bundle_documents(
                 "rows": file_rows.get(name),
                 "bytes": path.stat().st_size,
                 "sha256": sha256_file(path),
+                **({"columns": columns[name]} if columns and name in columns else {}),
             }
         )
     manifest = {
@@ -135,6 +157,7 @@ def write_bundle_documents(
         "run_id": run_id,
         "policy_version": policy_version,
         "redaction_profile": bundle.redaction_profile,
+        "encryption_required": encryption_required,
         "files": files,
         "validation": {
             "suite": "+".join(sorted({"tenant_isolation", "pii_redaction", "row_counts"})),

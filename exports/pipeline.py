@@ -36,9 +36,16 @@ from exports.encryption import (
 )
 from exports.freshness_report import write_freshness_reports
 from exports.isolation_log import record_validation_failure, watch_tenant_scope
-from exports.manifest import content_fingerprint, published_fingerprint, write_bundle_documents
+from exports.leftovers import describe, run_staging, sweep_leftovers
+from exports.manifest import (
+    content_fingerprint,
+    file_columns,
+    published_fingerprint,
+    write_bundle_documents,
+)
 from exports.publish import checked_target, publish
 from exports.signing import ExportSigner, LocalSigningKey, chain_links, publish_public_key
+from exports.tenant_index import update_index
 from exports.validation import ValidationResult, unreadable_staged_files, validate_staged
 from tenantproof.core.home import Home
 from tenantproof.core.policy import Policy
@@ -124,7 +131,29 @@ def export_bundles(
 ) -> ExportReport:
     """``keys``: the tenant key provider for classes whose policy requires encryption
     (``exports.encryption``); default the local key store under ``<home>/keys/``."""
-    staging_root = home.staging / run_id
+    roots = region_roots(home, policy)
+    swept = sweep_leftovers(home, roots, running=run_id)
+    if swept:
+        log(f"removed {describe(swept)}")
+    with run_staging(home, run_id) as staging_root:
+        return _export(
+            con, home, tenants, periods, policy, run_id, log, signer, keys, staging_root, roots
+        )
+
+
+def _export(
+    con: duckdb.DuckDBPyConnection,
+    home: Home,
+    tenants: Sequence[str],
+    periods: Sequence[str],
+    policy: Policy,
+    run_id: str,
+    log: Log,
+    signer: ExportSigner | None,
+    keys: KeyProvider | None,
+    staging_root: Path,
+    roots: dict[str, Path],
+) -> ExportReport:
     try:
         keys = keys or LocalEncryptionKeys(home.keys / KEY_STORE)
         timer = PhaseTimer()
@@ -145,6 +174,7 @@ def export_bundles(
             except duckdb.Error as exc:  # a staged file the suites cannot read fails them
                 result = unreadable_staged_files(exc)
         withheld = result.failed_bundles(b.key for b in staged)
+        tenant_regions = {b.tenant_id: b.residency_region for b in staged}
         failure_report = None
         if withheld:
             failure_report = _withhold(home, run_id, scope.tenants, result, staged, withheld)
@@ -154,7 +184,6 @@ def export_bundles(
         else:
             log(f"validation passed: {len(result.outcomes)} expectation result(s)")
         published = []
-        roots = region_roots(home, policy)
         # before anything is signed or moved: residency, and the place
         targets = {b.key: checked_target(b, roots) for b in staged}
         # a retry of a published period that has not changed publishes nothing new
@@ -180,6 +209,14 @@ def export_bundles(
             }
             for bundle in staged
         }
+        columns_by_bundle = {
+            bundle.key: {
+                name: cols
+                for name, path in bundle.files.items()
+                if (cols := file_columns(path)) is not None
+            }
+            for bundle in staged
+        }
         with timer.phase("encrypt"):
             sealed_by_bundle = _encrypt_all(staged, policy, keys, staging_root)
         run_manifests: dict[str, dict[str, Path]] = {}  # tenant -> period -> manifest of this run
@@ -197,6 +234,8 @@ def export_bundles(
                     chain=chain_links(targets[bundle.key].parent, bundle.period, mine),
                     signer=signer,
                     fingerprint=fingerprints[bundle.key],
+                    columns=columns_by_bundle[bundle.key],
+                    encryption_required=requires_encryption(bundle, policy),
                 )
                 if sealed:
                     seal_manifest(bundle.path / MANIFEST, sealed, signer)
@@ -205,6 +244,10 @@ def export_bundles(
             for bundle in staged:
                 published.append(publish(bundle, run_id, roots))
             shutil.rmtree(staging_root, ignore_errors=True)
+            # each tenant's signed index, reconciled with what is published (also for a
+            # tenant whose bundles were unchanged or withheld: a killed run may have left it)
+            for tenant, region in sorted(tenant_regions.items()):
+                update_index(roots[region] / tenant, tenant, region, signer, run_id)
         log(
             f"published {len(published)} bundle(s) under {home.exports}; seconds per phase: "
             + ", ".join(f"{k} {v:.1f}" for k, v in timer.rounded().items())

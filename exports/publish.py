@@ -2,11 +2,18 @@
 
 A bundle moves from staging to ``<exports>/<region>/<tenant_id>/<period>/`` by one rename on
 the same file system, so a reader sees the whole bundle or none of it. A bundle that replaces an
-earlier export of the same period is swapped in the same way, the old one removed after.
+earlier export of the same period is swapped with it in one step (Linux ``renameat2`` with
+``RENAME_EXCHANGE``): at every instant the real name holds the old bundle or the new one, and
+the old one lands in the run's staging folder, where it is removed (or swept after a kill,
+``exports.leftovers``). Nothing a run leaves under a region root is a bundle folder name: an
+incoming copy from another volume waits under a hidden ``.incoming-`` name, which the verifier
+and the summary never take for a bundle.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import shutil
 from collections.abc import Mapping
@@ -15,6 +22,12 @@ from pathlib import Path
 from exports.bundle import StagedBundle
 from exports.scope import CrossTenantAccess
 from tenantproof.core.residency import ResidencyViolation, check_residency
+
+INCOMING_PREFIX = ".incoming-"  # a bundle copied from another volume, not yet swapped in
+RETIRED_SUFFIX = ".retired"  # beside the staged bundle: the published one it replaced
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
 
 
 def bundle_target(bundle: StagedBundle, roots: Mapping[str, Path]) -> Path:
@@ -47,14 +60,46 @@ def checked_target(bundle: StagedBundle, roots: Mapping[str, Path]) -> Path:
     return target
 
 
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one step; False where the system cannot (not Linux, or a file
+    system without ``RENAME_EXCHANGE``), so that the caller falls back on two renames."""
+    renameat2 = getattr(_libc(), "renameat2", None)
+    if renameat2 is None:
+        return False
+    done = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if done == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def publish(bundle: StagedBundle, run_id: str, roots: Mapping[str, Path]) -> Path:
+    """Move the staged bundle to its target; the bundle it replaces is removed after the swap.
+    ``run_id`` names the incoming copy when the region root is on another volume."""
     target = checked_target(bundle, roots)
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        retired = target.with_name(f".{target.name}.replaced-{run_id}")
-        os.replace(target, retired)
-        os.replace(bundle.path, target)
-        shutil.rmtree(retired)
-    else:
-        os.replace(bundle.path, target)
+    source = bundle.path
+    if os.stat(source).st_dev != os.stat(target.parent).st_dev:
+        source = target.with_name(f"{INCOMING_PREFIX}{target.name}-{run_id}")
+        shutil.rmtree(source, ignore_errors=True)
+        shutil.copytree(bundle.path, source)
+        shutil.rmtree(bundle.path)
+    if not target.exists():
+        os.rename(source, target)
+        return target
+    if exchange(source, target):  # the old bundle is now where the new one came from
+        shutil.rmtree(source)
+        return target
+    # no exchange: for a moment neither is under the real name, never both nor a stale copy
+    # under a name a reader takes for a bundle
+    retired = source.with_name(source.name + RETIRED_SUFFIX)
+    os.replace(target, retired)
+    os.rename(source, target)
+    shutil.rmtree(retired)
     return target

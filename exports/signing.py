@@ -14,6 +14,7 @@ period's link to the replaced one stays explainable.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import Mapping
@@ -23,7 +24,14 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from exports.contract import ALGORITHM, MANIFEST, PUBLIC_KEY, SIGNATURE_SUFFIX, sha256_file
+from exports.contract import (
+    ALGORITHM,
+    MANIFEST,
+    PUBLIC_KEY,
+    SIGNATURE_SUFFIX,
+    dsse_pae,
+    sha256_file,
+)
 from exports.verify import key_fingerprint, load_public_key
 from tenantproof.core.files import write_atomic
 from tenantproof.core.home import Home
@@ -120,6 +128,22 @@ def write_signed_json(path: Path, document: dict[str, Any], signer: ExportSigner
     write_atomic(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode())
     sign_file(path, signer)
     return path
+
+
+def dsse_envelope(payload: bytes, payload_type: str, signer: ExportSigner) -> dict[str, Any]:
+    """A DSSE envelope over ``payload``: one signature (Ed25519 over the pre-authentication
+    encoding), its key id the sha256 of the raw public key (as ``public_key_sha256``)."""
+    key = load_public_key(signer.public_key_pem(), "the export signing key")
+    return {
+        "payloadType": payload_type,
+        "payload": base64.b64encode(payload).decode("ascii"),
+        "signatures": [
+            {
+                "keyid": key_fingerprint(key),
+                "sig": base64.b64encode(signer.sign(dsse_pae(payload_type, payload))).decode(),
+            }
+        ],
+    }
 
 
 def publish_public_key(exports_root: Path, signer: ExportSigner) -> Path:

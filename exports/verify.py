@@ -5,20 +5,27 @@ the whole verifier. They import only the standard library, pyarrow and cryptogra
 auditor needs ``pip install pyarrow cryptography`` and the two files, not the platform (no
 DuckDB, Dagster, dbt or Great Expectations)::
 
-    python verify.py PATH [--public-key export_public_key.pem] [--key-file keys.json] [--complete]
+    python verify.py PATH --public-key export_public_key.pem [--state state.json]
+                          [--key-file keys.json] [--complete]
 
-PATH is a bundle folder, a folder of bundles (a tenant's periods: the chain is checked between
-them), a deletion certificate or a retention purge record. Each data file is read on its own,
-never through hive partitioning, so a row keeps its own tenant_id. A manifest or certificate is
-checked for its structure before anything reads it, so a malformed one is a named failure, and
-one broken item never stops the report for the others. ``--complete`` also requires each
-tenant's chain to start at its first bundle. Exit status 0 when everything passed, 1 when
-anything failed; each problem is named.
+PATH is a bundle folder, a folder of bundles (a tenant's periods: the chain and the tenant's
+signed index are checked between them; or a whole exports tree), a deletion certificate or a
+retention purge record. A signature passes only under a key the auditor pinned
+(``--public-key``, ``--key-sha256``, or the key a ``--state`` file recorded): the key shipped
+beside a document proves nothing about who signed it. Each data file is read on its own, never
+through hive partitioning, so a row keeps its own tenant_id; its columns and its encryption must
+be the ones the signed manifest lists. A manifest or certificate is checked for its structure
+before anything reads it, so a malformed one is a named failure, and one broken item never stops
+the report for the others. ``--complete`` also requires every period of each tenant's index and
+each tenant's chain back to its first bundle; ``--state`` fails an index older than one seen
+before. Hidden folders (a killed run's leftovers) are never taken for bundles. Exit status 0
+when everything passed, 1 when anything failed (each problem named), 2 for a bad argument.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import hashlib
 import html
@@ -54,7 +61,6 @@ class TenantKms(pqe.KmsClient):
         self.keys = {k: bytes.fromhex(v) for k, v in config.custom_kms_conf.items()}
 
     def wrap_key(self, key_bytes: bytes, master_key_identifier: str) -> bytes:
-        import base64
         import os
 
         nonce = os.urandom(12)
@@ -63,9 +69,10 @@ class TenantKms(pqe.KmsClient):
         return base64.b64encode(nonce + sealed)
 
     def unwrap_key(self, wrapped_key: bytes, master_key_identifier: str) -> bytes:
-        import base64
 
         raw = base64.b64decode(wrapped_key)
+        if master_key_identifier not in self.keys:  # never named: it may be another tenant's
+            raise ValueError("encrypted under another tenant's key, not this bundle's tenant's")
         aead = AESGCM(self.keys[master_key_identifier])
         return aead.decrypt(raw[:12], raw[12:], master_key_identifier.encode())
 
@@ -218,6 +225,26 @@ def manifest_problems(manifest: Any) -> list[str]:
         problems.append(
             f"{contract.MANIFEST}: validation {_field_problem(manifest['validation'], 'object')}"
         )
+    version = manifest.get("manifest_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool):
+        problems.append(f"{contract.MANIFEST}: manifest_version is not an integer")
+        version = 1
+    if version >= 2 and not isinstance(manifest.get("encryption_required"), bool):
+        problems.append(f"{contract.MANIFEST}: encryption_required is not true or false")
+    if version >= 2 and isinstance(manifest.get("files"), list):
+        for entry in manifest["files"]:
+            if isinstance(entry, dict) and entry.get("format") in contract.TABULAR:
+                columns = entry.get("columns")
+                if not isinstance(columns, list) or not all(
+                    isinstance(c, dict)
+                    and isinstance(c.get("name"), str)
+                    and isinstance(c.get("type"), str)
+                    for c in columns
+                ):
+                    problems.append(
+                        f"{contract.MANIFEST}: {entry.get('name')}: columns is not a list of "
+                        "{name, type}"
+                    )
     if "csv_encryption" in manifest and not isinstance(manifest["csv_encryption"], str):
         problems.append(f"{contract.MANIFEST}: csv_encryption is not a string")
     if "files" in manifest:
@@ -475,6 +502,8 @@ def check_bundle(
             problems.append(f"{name}: {path.stat().st_size} bytes, manifest says {entry['bytes']}")
         if contract.sha256_file(path) != entry["sha256"]:
             problems.append(f"{name}: sha256 does not match the manifest")
+        if entry["format"] in contract.TABULAR:
+            problems += _encryption_problems(path, name, entry, manifest)
         key = (keys or {}).get(tenant)
         if entry.get("encrypted") and key is None:
             continue  # hashes and sizes only; verify_bundle notes it
@@ -482,6 +511,10 @@ def check_bundle(
             if entry["format"] == "parquet":
                 decryption = parquet_decryption(tenant, key) if entry.get("encrypted") else None
                 header, rows, foreign, hits = _parquet_stats(path, tenant, pattern, decryption)
+                schema = pq.read_schema(path, decryption_properties=decryption)
+                problems += _column_problems(
+                    name, entry, [(f.name, str(f.type)) for f in schema], typed=True
+                )
             elif entry["format"] == "csv":
                 text = None
                 if entry.get("encrypted"):
@@ -489,6 +522,7 @@ def check_bundle(
                 header, rows, foreign, hits = _csv_stats(
                     path, name, tenant, pattern, problems, text
                 )
+                problems += _column_problems(name, entry, [(h, "string") for h in header])
             else:
                 if entry["format"] == "html":
                     problems += _html_problems(path, name, pattern)
@@ -497,7 +531,13 @@ def check_bundle(
                     if not isinstance(doc, dict) or not doc.get("success"):
                         problems.append(f"{contract.VALIDATION}: validation did not succeed")
                 continue
-        except (OSError, ValueError, pa.ArrowException, csv.Error, InvalidTag) as exc:
+        except InvalidTag:
+            problems.append(
+                f"{name}: does not decrypt with the tenant's key: encrypted under another key, "
+                "altered, or moved from another file's place"
+            )
+            continue
+        except (OSError, ValueError, pa.ArrowException, csv.Error) as exc:
             problems.append(f"{name}: cannot be read as {entry['format']} ({exc})")
             continue
         if entry["rows"] != rows:
@@ -514,36 +554,132 @@ def check_bundle(
     return problems
 
 
+def _encrypted_on_disk(path: Path, fmt: str) -> bool:
+    """Whether a data file's bytes are encrypted (readable without any key)."""
+    with path.open("rb") as fh:
+        if fmt == "csv":
+            return fh.read(len(contract.CSV_MAGIC)) == contract.CSV_MAGIC
+        fh.seek(0, 2)
+        if fh.tell() < 4:
+            return False
+        fh.seek(-4, 2)
+        return fh.read(4) == contract.PARQUET_ENCRYPTED_END
+
+
+def _encryption_problems(path: Path, name: str, entry: dict, manifest: dict) -> list[str]:
+    """The signed manifest says whether the class requires encryption and which files are
+    encrypted; the bytes must agree, so a plaintext file in an encrypted slot fails."""
+    problems = []
+    said = bool(entry.get("encrypted"))
+    actual = _encrypted_on_disk(path, entry["format"])
+    if said != actual:
+        problems.append(
+            f"{name}: {'encrypted' if actual else 'plaintext'}, but the manifest says "
+            f"{'encrypted' if said else 'plaintext'}"
+        )
+    if manifest.get("encryption_required") is True and not said:
+        problems.append(
+            f"{name}: the tenant's class requires encryption; the file is not encrypted"
+        )
+    return problems
+
+
+def _column_problems(
+    name: str, entry: dict, found: list[tuple[str, str]], typed: bool = False
+) -> list[str]:
+    """The file's columns (and Parquet types) against the ones its manifest entry lists."""
+    if "columns" not in entry:
+        return []
+    listed = [(c["name"], c["type"]) for c in entry["columns"]]
+    if not typed:
+        listed = [(n, "string") for n, _ in listed]
+    if listed == found:
+        return []
+    missing = [n for n, t in listed if (n, t) not in found]
+    extra = [n for n, t in found if (n, t) not in listed]
+    detail = "; ".join(
+        part
+        for part in (
+            f"not as listed: {', '.join(missing)}" if missing else "",
+            f"not listed: {', '.join(extra)}" if extra else "",
+            "in another order" if not (missing or extra) else "",
+        )
+        if part
+    )
+    return [f"{name}: its columns are not the manifest's ({detail})"]
+
+
 # -- signatures --
 
 
-def check_signature(
-    document: Path, signature: Path, public_key_pem: bytes | None, signing: Any
-) -> tuple[list[str], list[str], list[str]]:
-    """Problems, ok-lines and notes for a detached Ed25519 signature over the document's bytes.
+@dataclass(frozen=True)
+class Trust:
+    """The key a signature must verify under: the platform's public key as the auditor pinned
+    it (``--public-key``), or its sha256 (``--key-sha256``, or the one an auditor's ``--state``
+    file recorded). Neither: only the key shipped beside the document, which a forger can
+    replace with their own, so a pass is never given on it."""
 
-    Without a given key the document's own copy (next to it) is used: that proves the files
-    agree with each other, not who signed them, so the caller is told to pin the key."""
+    public_key_pem: bytes | None = None
+    key_sha256: str | None = None
+
+    @property
+    def pinned(self) -> bool:
+        return self.public_key_pem is not None or self.key_sha256 is not None
+
+    def key(self, shipped: Path) -> tuple[Ed25519PublicKey | None, str, list[str]]:
+        """The key to verify with, where it came from, and the problems in getting it."""
+        if self.public_key_pem is not None:
+            try:
+                return (
+                    load_public_key(self.public_key_pem, "the given public key"),
+                    ("the given public key"),
+                    [],
+                )
+            except ValueError as exc:
+                return None, "", [str(exc)]
+        if not shipped.exists():
+            return None, "", [f"{contract.PUBLIC_KEY} is missing and no --public-key was given"]
+        try:
+            key = load_public_key(shipped.read_bytes(), f"the {contract.PUBLIC_KEY} shipped")
+        except ValueError as exc:
+            return None, "", [str(exc)]
+        if self.key_sha256 is None:
+            return key, f"the {contract.PUBLIC_KEY} shipped beside it", [UNPINNED]
+        if key_fingerprint(key) != self.key_sha256:
+            return (
+                None,
+                "",
+                [
+                    f"the {contract.PUBLIC_KEY} shipped has sha256 {key_fingerprint(key)[:16]}, "
+                    f"not the pinned key's {self.key_sha256[:16]}: signed by someone else"
+                ],
+            )
+        return key, "the shipped key, matching the pinned sha256", []
+
+
+UNPINNED = (
+    "no pinned key: the signature holds only under the key shipped beside it, which anyone can "
+    "replace with their own; pin the platform's key with --public-key, --key-sha256 or --state "
+    "(docs/AUDITOR.md)"
+)
+
+
+def check_signature(
+    document: Path, signature: Path, trust: Trust | bytes | None, signing: Any
+) -> tuple[list[str], list[str], list[str]]:
+    """Problems, ok-lines and notes for a detached Ed25519 signature over the document's bytes,
+    under the pinned key (``Trust``). Unpinned, a valid signature under the shipped key is still
+    a problem: it proves the files agree with each other, not who signed them."""
+    if not isinstance(trust, Trust):
+        trust = Trust(public_key_pem=trust)
     problems: list[str] = []
     notes: list[str] = []
     if not signature.exists():
         return [f"{signature.name} is missing: {document.name} is not signed"], [], notes
     shipped = document.parent / contract.PUBLIC_KEY
-    if public_key_pem is None:
-        if not shipped.exists():
-            return [f"{contract.PUBLIC_KEY} is missing and no --public-key was given"], [], notes
-        public_key_pem = shipped.read_bytes()
-        origin = f"the {contract.PUBLIC_KEY} shipped with it"
-        notes.append(
-            f"verified with the {contract.PUBLIC_KEY} shipped beside {document.name}; "
-            "pass --public-key with the platform's published key to prove who signed it"
-        )
-    else:
-        origin = "the given public key"
-    try:
-        key = load_public_key(public_key_pem, origin)
-    except ValueError as exc:
-        return [str(exc)], [], notes
+    key, origin, problems = trust.key(shipped)
+    if key is None:
+        return problems, [], notes
     fingerprint = key_fingerprint(key)
     try:
         key.verify(signature.read_bytes(), document.read_bytes())
@@ -562,7 +698,7 @@ def check_signature(
             f"{document.name}: states signing key sha256 {stated[:16]}, verified with "
             f"{fingerprint[:16]}"
         )
-    if shipped.exists() and public_key_pem != shipped.read_bytes():
+    if trust.public_key_pem is not None and shipped.exists():
         try:
             if (
                 key_fingerprint(load_public_key(shipped.read_bytes(), contract.PUBLIC_KEY))
@@ -590,7 +726,11 @@ def _siblings(folder: Path, tenant: str) -> dict[str, Path]:
     """Other bundles of the same tenant beside this one, by period (from their manifests)."""
     out: dict[str, Path] = {}
     parent = folder.resolve().parent
-    for other in sorted(p for p in parent.iterdir() if p.is_dir() and p != folder.resolve()):
+    for other in sorted(
+        p
+        for p in parent.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and p != folder.resolve()
+    ):
         doc = _manifest_of(other)
         if doc and doc.get("tenant_id") == tenant and isinstance(doc.get("period"), dict):
             out.setdefault(str(doc["period"].get("key")), other)
@@ -670,7 +810,7 @@ def check_chain(
 
 def verify_bundle(
     folder: Path,
-    public_key_pem: bytes | None = None,
+    public_key_pem: bytes | Trust | None = None,
     foreign_identifiers: Iterable[str] = (),
     keys: dict[str, str] | None = None,
     complete: bool = False,
@@ -720,11 +860,24 @@ def verify_bundle(
                 f"{kind}.csv {b.get('rows')}"
             )
     if not broken:
-        rows = sum(f.get("rows") or 0 for f in manifest["files"] if f["format"] == "parquet")
-        report.checked.append(
-            f"{len(files)} files: sha256, bytes and rows match the manifest ({rows} rows in "
-            f"Parquet, the same in CSV); every row's tenant_id is {manifest['tenant_id']}"
-        )
+        opened = [
+            f
+            for f in manifest["files"]
+            if f["format"] == "parquet"
+            and (not f.get("encrypted") or (keys or {}).get(str(manifest["tenant_id"])))
+        ]
+        if not opened:
+            report.checked.append(
+                f"{len(files)} files: sha256 and bytes match the manifest; the data files' "
+                "encryption is as it says (their rows were not read)"
+            )
+        else:
+            rows = sum(f.get("rows") or 0 for f in opened)
+            report.checked.append(
+                f"{len(files)} files: sha256 and bytes match the manifest; {len(opened)} Parquet "
+                f"file(s) read ({rows} rows, the same in CSV), columns as listed, every row's "
+                f"tenant_id is {manifest['tenant_id']}"
+            )
     problems, checked, notes = check_chain(folder, manifest, complete)
     report.problems += problems
     report.checked += checked
@@ -732,10 +885,208 @@ def verify_bundle(
     return report
 
 
+# -- each tenant's signed index (exports/tenant_index.py) --
+
+
+@dataclass
+class IndexCheck:
+    report: Report
+    payload: dict[str, Any] | None = None
+    sha256: str | None = None
+
+
+def _index_payload(
+    path: Path, trust: Trust, shipped: Path
+) -> tuple[dict[str, Any] | None, list[str], list[str]]:
+    """The index's payload when its DSSE envelope is well formed and signed under the pinned
+    key; problems and ok-lines otherwise."""
+    try:
+        envelope = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        return None, [f"{path.name}: not valid JSON ({exc})"], []
+    if not isinstance(envelope, dict) or envelope.get("payloadType") != contract.INDEX_PAYLOAD_TYPE:
+        return None, [f"{path.name}: not a DSSE envelope of a tenant index"], []
+    signatures = envelope.get("signatures")
+    try:
+        payload_bytes = base64.b64decode(envelope.get("payload"), validate=True)
+        sigs = [base64.b64decode(x["sig"], validate=True) for x in signatures]
+    except (TypeError, ValueError, KeyError) as exc:
+        return None, [f"{path.name}: payload or signatures are not base64 ({exc})"], []
+    if not sigs:
+        return None, [f"{path.name}: not signed"], []
+    key, origin, problems = trust.key(shipped)  # unpinned: a bundle's shipped key, a problem
+    if key is None:
+        return None, problems, []
+    signed = contract.dsse_pae(contract.INDEX_PAYLOAD_TYPE, payload_bytes)
+    good = False
+    for sig in sigs:
+        try:
+            key.verify(sig, signed)
+            good = True
+        except InvalidSignature:
+            continue
+    if not good:
+        return None, [*problems, f"{path.name}: no signature verifies under {origin}"], []
+    try:
+        payload = json.loads(payload_bytes)
+    except ValueError as exc:
+        return None, [*problems, f"{path.name}: the payload is not JSON ({exc})"], []
+    fields = {
+        "tenant_id": "text",
+        "residency_region": "text",
+        "sequence": "count",
+        "periods": "list",
+    }
+    structure = (
+        _fields(payload, f"{path.name}: ", fields)
+        if isinstance(payload, dict)
+        else [f"{path.name}: the payload is not a JSON object"]
+    )
+    for i, entry in enumerate(payload.get("periods") if not structure else []):
+        if not isinstance(entry, dict):
+            structure.append(f"{path.name}: periods[{i}] is not an object")
+        else:
+            structure += _fields(
+                entry,
+                f"{path.name}: periods[{i}].",
+                {"period": "text", "manifest_sha256": "sha256"},
+            )
+    if structure:
+        return None, [*problems, *structure], []
+    ok = [f"index signed ({contract.ALGORITHM}, key sha256 {key_fingerprint(key)[:16]})"]
+    return payload, problems, ok
+
+
+def check_index(
+    tenant_root: Path, bundles: Sequence[Path], trust: Trust, complete: bool
+) -> IndexCheck:
+    """The tenant folder's signed index against the bundles found in it: every bundle present
+    must be the one the index lists for its period; with ``complete``, every period it lists
+    must be present and the index itself must be there."""
+    report = Report("index", tenant_root, subject=f"tenant folder {tenant_root.name}")
+    path = tenant_root / contract.TENANT_INDEX
+    if not path.exists():
+        line = (
+            f"{contract.TENANT_INDEX} is missing: which periods the tenant has cannot be "
+            "checked (a removed newest period would not show)"
+        )
+        (report.problems if complete else report.notes).append(
+            line + ("" if complete else "; --complete requires it")
+        )
+        return IndexCheck(report)
+    shipped = [b / contract.PUBLIC_KEY for b in bundles if (b / contract.PUBLIC_KEY).exists()]
+    payload, problems, ok = _index_payload(path, trust, shipped[0] if shipped else path)
+    report.problems += problems
+    report.checked += ok
+    if payload is None:
+        return IndexCheck(report)
+    tenant = payload["tenant_id"]
+    report.subject = f"tenant {tenant}, index sequence {payload['sequence']}"
+    if tenant_root.name != tenant:
+        report.problems.append(
+            f"the folder {tenant_root.name} holds the index of another tenant's bundles"
+        )
+    listed = {e["period"]: e["manifest_sha256"] for e in payload["periods"]}
+    present: dict[str, Path] = {}
+    for folder in bundles:
+        manifest = _manifest_of(folder) or {}
+        period = (
+            manifest.get("period", {}).get("key")
+            if isinstance(manifest.get("period"), dict)
+            else None
+        )
+        if manifest.get("tenant_id") != tenant:
+            report.problems.append(f"{folder.name}: a bundle of another tenant in this folder")
+            continue
+        if manifest.get("residency_region") != payload["residency_region"]:
+            report.problems.append(
+                f"{folder.name}: the manifest's region is not the index's "
+                f"{payload['residency_region']}"
+            )
+        if period != folder.name:
+            report.problems.append(f"{folder.name}: holds the bundle of period {period}")
+            continue
+        present[period] = folder
+        if period not in listed:
+            report.problems.append(f"{period}: present but not in the signed index")
+        elif contract.sha256_file(folder / contract.MANIFEST) != listed[period]:
+            report.problems.append(
+                f"{period}: is not the bundle the index lists (manifest sha256 "
+                f"{listed[period][:16]}): a superseded copy, or altered"
+            )
+    missing = sorted(set(listed) - set(present))
+    if missing:
+        line = f"period(s) {', '.join(missing)} listed in the signed index are missing"
+        if complete:
+            report.problems.append(line)
+        else:
+            report.notes.append(line + " (--complete requires them)")
+    if report.ok:
+        report.checked.append(
+            f"{len(present)} of {len(listed)} listed period(s) present, each the bundle listed"
+        )
+    return IndexCheck(report, payload, contract.sha256_file(path))
+
+
+# -- the auditor's state: the pinned key and the highest index sequence seen per tenant --
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """The state file (created on the first passing run); a malformed one is an error."""
+    if not path.exists():
+        return {"state_version": contract.STATE_VERSION, "public_key_sha256": None, "tenants": {}}
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or not isinstance(doc.get("tenants"), dict):
+        raise ValueError(f"{path}: not a tenantproof verify state file")
+    return doc
+
+
+def check_state(state: dict[str, Any], checks: Sequence[IndexCheck]) -> None:
+    """An index older than the one the auditor saw (a lower sequence), or another index at the
+    same sequence, fails its report."""
+    for check in checks:
+        if check.payload is None:
+            continue
+        seen = state["tenants"].get(check.payload["tenant_id"])
+        if not isinstance(seen, dict):
+            continue
+        sequence = check.payload["sequence"]
+        if sequence < seen.get("sequence", 0):
+            check.report.problems.append(
+                f"index sequence {sequence} is lower than the {seen['sequence']} recorded in the "
+                "state file: the folder was rolled back"
+            )
+        elif sequence == seen.get("sequence") and check.sha256 != seen.get("index_sha256"):
+            check.report.problems.append(
+                f"index sequence {sequence} differs from the index recorded at that sequence"
+            )
+        elif check.report.ok:
+            check.report.checked.append(
+                f"sequence {sequence} is not below the {seen.get('sequence')} recorded in the state"
+            )
+
+
+def save_state(
+    path: Path, state: dict[str, Any], checks: Sequence[IndexCheck], key: str | None
+) -> None:
+    tenants = dict(state["tenants"])
+    for check in checks:
+        if check.payload is not None:
+            tenants[check.payload["tenant_id"]] = {
+                "sequence": check.payload["sequence"],
+                "index_sha256": check.sha256,
+                "residency_region": check.payload["residency_region"],
+            }
+    doc = {"state_version": contract.STATE_VERSION, "public_key_sha256": key, "tenants": tenants}
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
 # -- certificates (tenant deletion, retention purge) --
 
 
-def verify_certificate(path: Path, public_key_pem: bytes | None = None) -> Report:
+def verify_certificate(path: Path, public_key_pem: bytes | Trust | None = None) -> Report:
     """Signature, completeness, and that every recorded check had its expected result."""
     report = Report("certificate", path)
     try:
@@ -820,41 +1171,148 @@ def _guarded(kind: str, target: Path, run: Callable[[], Report]) -> Report:
 
 def verify_path(
     path: Path,
-    public_key_pem: bytes | None = None,
+    public_key_pem: bytes | Trust | None = None,
     keys: dict[str, str] | None = None,
     complete: bool = False,
+    state: dict[str, Any] | None = None,
 ) -> list[Report]:
-    """Everything verifiable at PATH: one bundle, one certificate, or all of them below it.
+    """Everything verifiable at PATH: one bundle, one certificate, or all of them below it,
+    with each tenant folder's signed index (``check_index``) and, given the auditor's
+    ``state``, its sequence against the highest seen.
 
-    ``complete``: each tenant's earliest bundle must be its chain's first (see check_chain)."""
+    ``complete``: each tenant's earliest bundle must be its chain's first (see check_chain),
+    every period its index lists must be present, and every tenant of the state too. Hidden
+    folders (a run's leftovers) are never taken for bundles."""
+    return [c.report for c in _verify(path, public_key_pem, keys, complete, state)[0]]
 
-    def bundle(folder: Path) -> Report:
-        return _guarded(
-            "bundle",
-            folder,
-            lambda: verify_bundle(folder, public_key_pem, keys=keys, complete=complete),
+
+def _verify(
+    path: Path,
+    public_key_pem: bytes | Trust | None,
+    keys: dict[str, str] | None,
+    complete: bool,
+    state: dict[str, Any] | None,
+) -> tuple[list[IndexCheck], list[Path]]:
+    """(every item's check, in order; the hidden folders left out)."""
+    trust = public_key_pem if isinstance(public_key_pem, Trust) else Trust(public_key_pem)
+
+    def bundle(folder: Path) -> IndexCheck:
+        return IndexCheck(
+            _guarded(
+                "bundle",
+                folder,
+                lambda: verify_bundle(folder, trust, keys=keys, complete=complete),
+            )
         )
 
-    def certificate(file: Path) -> Report:
-        return _guarded("certificate", file, lambda: verify_certificate(file, public_key_pem))
+    def certificate(file: Path) -> IndexCheck:
+        return IndexCheck(_guarded("certificate", file, lambda: verify_certificate(file, trust)))
 
     if path.is_file():
         if path.name == contract.MANIFEST:
-            return [bundle(path.parent)]
+            return [bundle(path.parent)], []
         if path.suffix == ".json":
-            return [certificate(path)]
-        return [Report("unknown", path, problems=["not a bundle folder or a certificate"])]
+            return [certificate(path)], []
+        return [
+            IndexCheck(Report("unknown", path, problems=["not a bundle folder or a certificate"]))
+        ], []
     if not path.is_dir():
-        return [Report("unknown", path, problems=["does not exist"])]
+        return [IndexCheck(Report("unknown", path, problems=["does not exist"]))], []
     if (path / contract.MANIFEST).exists():
-        return [bundle(path)]
-    reports = []
+        return [bundle(path)], []
+    checks: list[IndexCheck] = []
+    hidden: list[Path] = []
+    by_tenant_folder: dict[Path, list[Path]] = {}
     for candidate in sorted(path.rglob("*.json")):
+        inside = candidate.relative_to(path).parts
+        if any(part.startswith(".") for part in inside):
+            folder = path.joinpath(
+                *inside[: next(i for i, x in enumerate(inside) if x.startswith(".")) + 1]
+            )
+            if folder not in hidden:
+                hidden.append(folder)
+            continue
         if candidate.name == contract.MANIFEST:
-            reports.append(bundle(candidate.parent))
+            check = bundle(candidate.parent)
+            check.report.problems += _layout_problems(candidate.parent, path)
+            checks.append(check)
+            by_tenant_folder.setdefault(candidate.parent.parent, []).append(candidate.parent)
+        elif candidate.name == contract.TENANT_INDEX:
+            by_tenant_folder.setdefault(candidate.parent, [])
         elif candidate.name != contract.VALIDATION and _certificate_kind(candidate):
-            reports.append(certificate(candidate))
-    return reports or [Report("unknown", path, problems=["no bundle or certificate found"])]
+            checks.append(certificate(candidate))
+    indexes = []
+    for tenant_folder, folders in sorted(by_tenant_folder.items()):
+        if not complete and not (tenant_folder / contract.TENANT_INDEX).exists():
+            continue  # some periods, without their index: an auditor may hold just those
+        check = _guarded_index(tenant_folder, folders, trust, complete)
+        if check.payload is not None and path in tenant_folder.parent.parents:
+            region = check.payload["residency_region"]
+            if tenant_folder.parent.name != region:
+                check.report.problems.append(
+                    f"the tenant's folder is under {tenant_folder.parent.name}, its region is "
+                    f"{region}"
+                )
+        indexes.append(check)
+    if state is not None:
+        check_state(state, indexes)
+        found = {c.payload["tenant_id"] for c in indexes if c.payload is not None}
+        if complete and path not in by_tenant_folder:
+            for tenant in sorted(set(state["tenants"]) - found):
+                indexes.append(
+                    IndexCheck(
+                        Report(
+                            "index",
+                            path,
+                            subject=f"tenant {tenant}",
+                            problems=[
+                                f"tenant {tenant} is in the state file (sequence "
+                                f"{state['tenants'][tenant].get('sequence')}) and has no index "
+                                "here: its folder was removed"
+                            ],
+                        )
+                    )
+                )
+    checks += indexes
+    if not checks:
+        checks = [IndexCheck(Report("unknown", path, problems=["no bundle or certificate found"]))]
+    return checks, hidden
+
+
+def _layout_problems(folder: Path, root: Path) -> list[str]:
+    """The folders between the verified root and a bundle must be named as published,
+    ``<region>/<tenant_id>/<period>``: checked for the ones below the root (the root's own name
+    is the auditor's to choose)."""
+    manifest = _manifest_of(folder)
+    if not (folder.parent / contract.TENANT_INDEX).exists():
+        return []  # not a published tenant folder: a copy may be named as its holder likes
+    if manifest is None or manifest_problems(manifest):
+        return []
+    inside = folder.relative_to(root).parts
+    wanted = (manifest["residency_region"], manifest["tenant_id"], manifest["period"]["key"])
+    problems = []
+    names = ("period", "tenant", "region")
+    for have, want, what in zip(reversed(inside), reversed(wanted), names, strict=False):
+        if have != want:
+            problems.append(
+                f"the bundle is under {'/'.join(inside)}: its {what} folder is not {want}"
+            )
+    return problems
+
+
+def _guarded_index(
+    tenant_folder: Path, folders: list[Path], trust: Trust, complete: bool
+) -> IndexCheck:
+    try:
+        return check_index(tenant_folder, folders, trust, complete)
+    except Exception as exc:  # reported as this folder's failure, never raised past it
+        return IndexCheck(
+            Report(
+                "index",
+                tenant_folder,
+                problems=[f"could not be verified: {type(exc).__name__}: {exc}"],
+            )
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -863,7 +1321,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--public-key",
         type=Path,
-        help=f"the platform's published {contract.PUBLIC_KEY} (recommended)",
+        help=f"the platform's {contract.PUBLIC_KEY}, as you obtained it from the platform",
+    )
+    p.add_argument(
+        "--key-sha256",
+        help="the sha256 of the platform's raw public key (64 hex digits), as the platform "
+        "gave it to you: pins the key instead of --public-key",
+    )
+    p.add_argument(
+        "--state",
+        type=Path,
+        help="your state file: it pins the key and records the highest index sequence seen "
+        "per tenant; created on the first passing run, updated on each",
     )
     p.add_argument(
         "--key-file",
@@ -873,17 +1342,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--complete",
         action="store_true",
-        help="each tenant's earliest bundle must be its chain's first (no older period removed)",
+        help="every period of each tenant's signed index must be here, its chain back to its "
+        "first bundle, and every tenant of --state",
     )
     args = p.parse_args(argv)
-    key = args.public_key.read_bytes() if args.public_key else None
-    keys = load_tenant_keys(args.key_file) if args.key_file else None
-    reports = verify_path(args.path, key, keys, complete=args.complete)
-    for report in reports:
-        print(report.render())
-    failed = sum(not r.ok for r in reports)
-    print(f"{len(reports) - failed} passed, {failed} failed")
+    try:
+        trust, state = _trust(args)
+        keys = load_tenant_keys(args.key_file) if args.key_file else None
+    except (OSError, ValueError) as exc:
+        print(f"verify: {exc}", file=sys.stderr)
+        return 2
+    checks, hidden = _verify(args.path, trust, keys, args.complete, state)
+    for check in checks:
+        print(check.report.render())
+    for folder in hidden:
+        print(f"IGNORED {folder} (a hidden folder: not a published bundle)")
+    failed = sum(not c.report.ok for c in checks)
+    print(f"{len(checks) - failed} passed, {failed} failed")
+    if args.state is not None and state is not None:
+        if failed:
+            print(f"state {args.state} not updated: something failed")
+        else:
+            pinned = trust.key_sha256 or _pem_sha256(trust.public_key_pem)
+            save_state(args.state, state, checks, pinned)
     return 1 if failed else 0
+
+
+def _pem_sha256(pem: bytes | None) -> str | None:
+    return key_fingerprint(load_public_key(pem, "the given public key")) if pem else None
+
+
+def _trust(args: argparse.Namespace) -> tuple[Trust, dict[str, Any] | None]:
+    """The pinned key from the arguments and the state file; they must agree."""
+    pem = args.public_key.read_bytes() if args.public_key else None
+    given = args.key_sha256.strip().lower() if args.key_sha256 else None
+    if given is not None and not contract.SHA256_RE.match(given):
+        raise ValueError(f"--key-sha256 {args.key_sha256!r} is not 64 hex digits")
+    if pem is not None:
+        from_pem = _pem_sha256(pem)
+        if given is not None and given != from_pem:
+            raise ValueError("--key-sha256 is not the sha256 of --public-key")
+        given = from_pem
+    state = load_state(args.state) if args.state else None
+    recorded = state.get("public_key_sha256") if state else None
+    if recorded and given and recorded != given:
+        raise ValueError(
+            f"{args.state} pins the key sha256 {recorded[:16]}, not the given {given[:16]}: "
+            "the platform's key changed, or this is not its key; start a new state file only "
+            "after confirming the new key with the platform"
+        )
+    return Trust(public_key_pem=pem, key_sha256=given or recorded), state
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """One @dbt_assets over the whole project: `dbt build`, so dbt tests become asset checks."""
 
 import json
+import signal
+import subprocess
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +24,8 @@ from tenantproof.transform.engine import (
     mount_spark_relations,
     require_engine,
 )
+
+DBT_STOP_GRACE_SECONDS = 20.0
 
 
 class TenantproofTranslator(DagsterDbtTranslator):
@@ -87,6 +91,10 @@ def warehouse_models(
     try:
         events.extend(invocation.stream())
     except BaseException:
+        # Interrupted (SIGINT, or SIGTERM, which Dagster handles alike) or failed while dbt
+        # runs: dbt stops before the step ends, never outlives it (nor its parent process:
+        # orchestration/resources.py dbt_executable).
+        stop_dbt(invocation.process)
         yield from events
         raise
     prune_dbt_runs(home.dbt_target, keep=KEEP_DBT_RUNS)
@@ -109,6 +117,19 @@ def warehouse_models(
             event = event.with_metadata({**event.metadata, **meta})
         yield event
     record_build(home, version, full_refresh=reason is not None, engine=engine)
+
+
+def stop_dbt(process: subprocess.Popen, grace_seconds: float = DBT_STOP_GRACE_SECONDS) -> None:
+    """Stop a running dbt as Ctrl-C does (SIGINT: it cancels its queries and exits), and kill
+    it if it has not exited within ``grace_seconds``."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def relation_counts(

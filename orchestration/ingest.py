@@ -7,7 +7,7 @@ whose counts do not add up (CountMismatch), so the counts reported here add up p
 import dagster as dg
 
 from orchestration.resources import TenantproofResource
-from tenantproof.core.keys import LocalKeyStore
+from tenantproof.core.keys import HASH_KEYS, LocalKeyStore
 from tenantproof.core.sources import EVENT_SOURCES, TENANTS, Source
 from tenantproof.ingest.load import IngestReport, ingest_source, quarantine_counts
 from tenantproof.ingest.registry import publish_registry, sync_hash_keys, sync_identifiers
@@ -45,7 +45,9 @@ def _warn(context: dg.AssetExecutionContext, report: IngestReport) -> None:
         dg.AssetSpec(
             ["raw", "tenant_hash_keys"],
             group_name=GROUP,
-            description="Per-tenant keys for keyed hashing, from the local key store.",
+            description="Per-tenant keys for keyed hashing, in the local key store "
+            "(keys/tenant_hash_keys.json, 0600), which dbt reads in place: never copied into "
+            "the warehouse.",
         ),
     ],
 )
@@ -53,7 +55,7 @@ def tenant_registry(context: dg.AssetExecutionContext, tenantproof: TenantproofR
     home = tenantproof.get_home()
     with tenantproof.warehouse() as con:
         report = ingest_source(con, home.landing, TENANTS, tenantproof.policy())
-        keys = sync_hash_keys(con, LocalKeyStore(home.keys / "tenant_hash_keys.json"))
+        keys = sync_hash_keys(con, LocalKeyStore(home.keys / HASH_KEYS))
         sync_identifiers(con)
         publish_registry(con, home.registry)
         registered = con.execute("select count(*) from raw.tenants").fetchone()[0]

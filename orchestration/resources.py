@@ -18,6 +18,7 @@ from tenantproof.core.home import SEEDS_DIR, Home
 from tenantproof.core.policy import Policy, load_policy
 from tenantproof.core.settings import Settings
 from tenantproof.core.warehouse import connect
+from tenantproof.transform.dbt_launcher import launcher_script
 
 
 class TenantproofResource(dg.ConfigurableResource):
@@ -94,7 +95,13 @@ class DriftNotifierResource(dg.ConfigurableResource):
 
 
 def dbt_executable() -> str:
-    """The dbt installed beside this Python (the venv), so PATH need not be activated."""
+    """The dbt installed beside this Python (the venv), so PATH need not be activated, started
+    through a launcher that makes it die with the process that started it: a killed build
+    leaves no dbt behind holding the warehouse (tenantproof/transform/dbt_launcher.py)."""
+    return str(launcher_script(_installed_dbt()))
+
+
+def _installed_dbt() -> str:
     for folder in (Path(sys.prefix) / "bin", Path(sys.executable).parent):
         if (folder / "dbt").exists():
             return str(folder / "dbt")

@@ -13,6 +13,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from exports.contract import is_bundle_name
+from exports.leftovers import describe, find_leftovers, sweep_leftovers
+from exports.signing import LocalSigningKey
+from exports.tenant_index import read_index, update_index
 from orchestration.partitions import (
     PERIOD_PARTITIONS,
     TENANT_PARTITIONS,
@@ -24,6 +28,8 @@ from orchestration.sensors import registered_tenants, sync_tenant_partitions
 from tenantproof.analytics.reconcile import reconcile
 from tenantproof.core.home import Home
 from tenantproof.core.periods import last_complete_period, parse_period, periods_between
+from tenantproof.core.policy import load_policy
+from tenantproof.core.residency import region_roots
 from tenantproof.core.settings import Settings
 from tenantproof.core.warehouse import connect
 from tenantproof.erasure.certificates import tenant_area
@@ -171,7 +177,9 @@ def available_periods(home: Home, last: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def summary(home: Home) -> str:
+def summary(home: Home, tenants: Sequence[str] | None = None) -> str:
+    """Rows, quarantine and published bundles; after a command for some ``tenants``, the bundle
+    shown as an example is one of theirs (never another tenant's)."""
     lines = [f"data home: {home.root}"]
     con = connect(home.warehouse, read_only=True)
     try:
@@ -188,7 +196,11 @@ def summary(home: Home) -> str:
     finally:
         con.close()
     lines.append("quarantine: " + ", ".join(f"{code} {n}" for code, n in reasons))
-    bundles = sorted(p.parent for p in home.exports.glob("*/*/*/manifest.json"))
+    bundles = sorted(
+        p.parent
+        for p in home.exports.glob("*/*/*/manifest.json")
+        if is_bundle_name(p.parent.name) and not p.parent.parent.name.startswith(".")
+    )
     regions: dict[str, set[str]] = {}
     for b in bundles:
         regions.setdefault(b.parts[-3], set()).add(b.parts[-2])
@@ -198,9 +210,34 @@ def summary(home: Home) -> str:
         + ", ".join(f"{r}: {len(t)} tenants" for r, t in sorted(regions.items()))
         + ")"
     )
-    if bundles:
-        lines.append(f"  e.g. {bundles[0]}")
+    shown = [b for b in bundles if tenants is None or b.parts[-2] in set(tenants)]
+    if shown:
+        lines.append(f"  e.g. {shown[-1]}")
     return "\n".join(lines)
+
+
+def doctor(settings: Settings, clean: bool) -> list[str]:
+    """What killed runs left (``exports.leftovers``), removed with ``clean``; and each
+    tenant's signed index reconciled with its published bundles. One line per finding."""
+    home = settings.home.ensure()
+    policy = load_policy()
+    roots = region_roots(home, policy)
+    found = (sweep_leftovers if clean else find_leftovers)(home, roots)
+    lines = [
+        f"{'removed' if clean else 'found'}: {item.path} ({item.what}, {item.bytes} bytes)"
+        for item in found
+    ]
+    if clean:
+        signer = LocalSigningKey.for_home(home)
+        for region, root in sorted(roots.items()):
+            for tenant_root in sorted(p for p in root.glob("*") if p.is_dir()):
+                before = read_index(tenant_root)
+                after = update_index(tenant_root, tenant_root.name, region, signer, "doctor")
+                if after is not None and after != before:
+                    lines.append(
+                        f"index of {region}/{tenant_root.name}: now sequence {after['sequence']}"
+                    )
+    return lines
 
 
 def delete_tenant(settings: Settings, tenant: str, reason: str, requested_by: str) -> Path:
@@ -213,6 +250,9 @@ def delete_tenant(settings: Settings, tenant: str, reason: str, requested_by: st
             check_deletable(home, tenant)
         except UnknownTenant as exc:
             raise SystemExit(f"delete-tenant: {exc}") from exc
+    swept = sweep_leftovers(home, region_roots(home, load_policy()))
+    if swept:  # a killed run's staging may hold the tenant's plaintext
+        print(f"removed {describe(swept)}")
     config = {"tenant": tenant, "reason": reason, "requested_by": requested_by}
     with instance(home) as dagster:
         run_job(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from exports import contract
 from exports.contract import Recogniser
 from tenantproof.compliance import artefacts, release_gate
 from tenantproof.core.home import SEEDS_DIR, Home
@@ -93,8 +94,20 @@ def use_home(built: BuiltHome, monkeypatch: pytest.MonkeyPatch) -> BuiltHome:
     return built
 
 
+def platform_key(home: Home) -> bytes:
+    """The public half of the home's export signing key: the key an auditor pins."""
+    from exports.signing import LocalSigningKey
+
+    return LocalSigningKey.for_home(home).public_key_pem()
+
+
 def bundle_dirs(home: Home) -> list[Path]:
-    return sorted(p.parent for p in home.exports.glob("*/*/*/manifest.json"))
+    """The published bundles (a hidden folder is never one)."""
+    return sorted(
+        p.parent
+        for p in home.exports.glob("*/*/*/manifest.json")
+        if contract.is_bundle_name(p.parent.name)
+    )
 
 
 # -- a copy of the built home per test, and the policy files' helpers --

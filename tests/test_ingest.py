@@ -16,7 +16,7 @@ from tenantproof.core.sources import ACCESS_HISTORY, AUDIT_EVENTS, EVIDENCE_EVEN
 from tenantproof.core.warehouse import connect
 from tenantproof.demo.generate import generate
 from tenantproof.ingest import load as ingest
-from tenantproof.ingest.load import CountMismatch, IngestError, ingest_source, quarantine_counts
+from tenantproof.ingest.load import CountMismatch, ingest_source, quarantine_counts
 
 TENANTS_CSV = """tenant_id,tenant_name,tenant_class,residency_region,onboarded_at,offboarded_at
 t1,Northwind Traders,standard,eu,2025-01-01T00:00:00Z,
@@ -209,18 +209,34 @@ def test_generated_planted_problems_all_land_in_quarantine(tmp_path: Path):
     assert access == {"no_tenant_context": summary.planted["access_no_tenant"]}
 
 
-def test_an_unreadable_file_is_named_and_loads_once_fixed(landing: Path, tmp_path: Path):
+def test_an_unreadable_file_is_quarantined_once_and_loads_once_fixed(landing: Path, tmp_path: Path):
     bad = landing / "evidence_events" / "a.parquet"
     bad.parent.mkdir()
     bad.write_bytes(b"PAR1 not really parquet")
     evidence_parquet(landing / "evidence_events" / "b.parquet", ["v2"])
     con = connect(tmp_path / "w.duckdb")
     load(con, landing, TENANTS)
-    with pytest.raises(IngestError, match="evidence_events/a.parquet: cannot be read as parquet"):
-        load(con, landing, EVIDENCE_EVENTS)
-    # the readable file of the same delivery loaded; the unreadable one is not in the ledger
+    (report,) = load(con, landing, EVIDENCE_EVENTS)
+    # the readable file of the same delivery loaded; the unreadable one is one quarantine row
     assert con.execute("select evidence_id from raw.evidence_events").fetchall() == [("v2",)]
-    assert [r[0] for r in ledger(con, "evidence_events")] == ["evidence_events/b.parquet"]
+    assert con.execute("select file, line, reason_code, reason from raw.quarantine").fetchall() == [
+        (
+            "evidence_events/a.parquet",
+            None,
+            "unreadable_file",
+            "cannot be read as parquet: Invalid Input Error: No magic bytes found at end of file "
+            "'evidence_events/a.parquet'",
+        )
+    ]
+    assert [(f.path, f.status) for f in report.files] == [
+        ("evidence_events/a.parquet", "quarantined"),
+        ("evidence_events/b.parquet", "loaded"),
+    ]
+    assert [r[:4] for r in ledger(con, "evidence_events")] == [
+        ("evidence_events/a.parquet", 1, 0, 1),
+        ("evidence_events/b.parquet", 1, 1, 0),
+    ]
+    # fixed (other bytes): it is read
     evidence_parquet(bad, ["v1"])
     (report,) = load(con, landing, EVIDENCE_EVENTS)
     assert (report.read, report.loaded) == (1, 1)

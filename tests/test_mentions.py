@@ -22,7 +22,7 @@ from tenantproof.core.settings import HOME_ENV
 from tenantproof.core.sources import MAX_CELL_BYTES, TENANT_ID_PATTERN
 from tenantproof.core.warehouse import connect
 from tests.bundles import read_table
-from tests.conftest import AS_OF, AS_OF_ENV, settings_for
+from tests.conftest import AS_OF, AS_OF_ENV, platform_key, settings_for
 
 # -- the rule, on the cases of the issue --
 
@@ -372,7 +372,7 @@ def test_cells_of_1_and_3_mb_are_exported_and_verified_and_bigger_ones_quarantin
     assert json.loads(events["hostile-33"]["details"]) == {"blob": "b" * 3_000_000}
     assert "hostile-34" not in events
     bundle = next(hostile.exports.glob("*/t1/2026-10"))
-    report = verify_bundle(bundle)
+    report = verify_bundle(bundle, platform_key(hostile))
     assert report.ok, report.problems
     con = connect(hostile.warehouse, read_only=True)
     try:

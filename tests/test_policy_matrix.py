@@ -30,7 +30,15 @@ from tenantproof.core.warehouse import connect
 from tenantproof.erasure.retention import purge_expired, retention_violations
 from tenantproof.ingest.load import ingest_source
 from tests.bundles import read_table
-from tests.conftest import FAMILIES, BuiltHome, edit_csv, gate, seeds_copy, settings_for
+from tests.conftest import (
+    FAMILIES,
+    BuiltHome,
+    edit_csv,
+    gate,
+    platform_key,
+    seeds_copy,
+    settings_for,
+)
 
 # -- bad input: refused at load, naming the file, the class and the field --
 
@@ -124,7 +132,7 @@ def test_each_region_has_its_own_configurable_root_and_a_bundle_never_lands_in_a
     assert (eu_root / eu_tenant / "2026-10" / "manifest.json").exists()
     assert (us_root / us_tenant / "2026-10" / "manifest.json").exists()
     assert not list(eu_root.glob(f"{us_tenant}/*")) and not list(us_root.glob(f"{eu_tenant}/*"))
-    assert verify.verify_bundle(eu_root / eu_tenant / "2026-10").ok
+    assert verify.verify_bundle(eu_root / eu_tenant / "2026-10", platform_key(home)).ok
 
     roots = region_roots(settings_for(home).home, policy)
     check_residency(eu_root / eu_tenant / "2026-10", eu_tenant, "eu", roots)  # passes
@@ -173,7 +181,7 @@ def test_retention_purges_rows_past_each_class_window_and_reports_per_tenant(hom
         if purge.removed:
             doc = json.loads(purge.record.read_text())
             assert doc["tenant_id"] == purge.tenant_id and doc["policy"]["retention_days"] == 365
-            report = verify.verify_certificate(purge.record)
+            report = verify.verify_certificate(purge.record, platform_key(home))
             assert report.ok, report.problems
 
 
@@ -463,16 +471,23 @@ def test_encrypted_classes_files_cannot_be_read_without_the_key_and_can_with_it(
         )
 
     # the auditor's verifier: hashes always; content only with the key
-    without = verify.verify_bundle(bundle)
+    without = verify.verify_bundle(bundle, platform_key(built.home))
     assert without.ok, without.problems
     assert any("encrypted, content not checked" in n for n in without.notes)
     key_file = tmp_path / "keys.json"
     key_file.write_text(json.dumps({tenant: keys[tenant]}))
-    with_key = verify.verify_bundle(bundle, keys=verify.load_tenant_keys(key_file))
+    with_key = verify.verify_bundle(
+        bundle, platform_key(built.home), keys=verify.load_tenant_keys(key_file)
+    )
     assert with_key.ok and any("decrypted with the tenant key" in c for c in with_key.checked)
-    bad = verify.verify_bundle(bundle, keys={tenant: wrong})
-    assert not bad.ok and any("cannot be read" in p for p in bad.problems)
-    assert verify.main([str(bundle), "--key-file", str(key_file)]) == 0
+    bad = verify.verify_bundle(bundle, platform_key(built.home), keys={tenant: wrong})
+    assert not bad.ok and any(
+        "cannot be read" in p or "does not decrypt with the tenant's key" in p for p in bad.problems
+    )
+    pin = verify.key_fingerprint(
+        verify.load_public_key(platform_key(built.home), "the platform key")
+    )
+    assert verify.main([str(bundle), "--key-file", str(key_file), "--key-sha256", pin]) == 0
 
 
 def test_a_class_whose_csvs_are_left_out_gets_parquet_only_bundles(
@@ -493,7 +508,7 @@ def test_a_class_whose_csvs_are_left_out_gets_parquet_only_bundles(
     doc = json.loads((bundle / "manifest.json").read_text())
     assert doc["csv_encryption"] == "omit" and doc["policy_version"] == policy.version
     assert {f["format"] for f in doc["files"]} == {"parquet", "json", "html"}
-    assert verify.verify_bundle(bundle).ok
+    assert verify.verify_bundle(bundle, platform_key(home)).ok
 
 
 # -- a fourth class, added as data only --
@@ -594,7 +609,7 @@ def test_a_fourth_class_added_as_data_runs_through_the_whole_pipeline(
     assert (doc["tenant_class"], doc["redaction_profile"]) == ("sovereign", "minimal")
     assert doc["policy_version"] == policy.version and doc["csv_encryption"] == "omit"
     assert not list(bundle.glob("*.csv"))
-    assert verify.verify_bundle(bundle).ok
+    assert verify.verify_bundle(bundle, platform_key(home)).ok
     with pytest.raises(DeliveryRefused):
         deliver_bundles(home, policy, tenants=[tenant], recipients=["tenant-admin"])
     assert {d.recipient for d in deliver_bundles(home, policy, tenants=[tenant])} == {
@@ -668,4 +683,4 @@ def test_deleting_a_tenant_removes_its_delivered_copies_and_leaves_others_readab
     ]
     assert not list(outbox.glob(f"*/{gone}")), "the delivered copy went with the tenant"
     assert (kept_copy / "audit_events.parquet").read_bytes() == before
-    assert verify.verify_bundle(kept_copy).ok
+    assert verify.verify_bundle(kept_copy, platform_key(home)).ok

@@ -14,6 +14,7 @@ from tenantproof.analytics.reconcile import reconcile
 from tenantproof.core.home import Home
 from tenantproof.core.policy import load_policy
 from tenantproof.core.warehouse import connect
+from tests.conftest import platform_key
 
 AS_OF = datetime(2027, 9, 1)  # standard (365 days) loses rows before 2026-09-01
 LEDGER_BALANCE = (
@@ -107,7 +108,7 @@ def test_a_purge_stopped_after_its_commit_gets_its_records_on_the_next_run(
         (doc,) = records(home, tenant_id)
         assert sum(t["rows_purged"] for t in doc["tables"]) == rows  # counts of the first run
         path = sorted((home.deletions / tenant_id / "retention").glob("*.json"))[0]
-        assert verify.verify_certificate(path).ok
+        assert verify.verify_certificate(path, platform_key(home)).ok
     (doc,) = records(home, tenant)
     audit = next(t for t in doc["tables"] if t["table"] == "raw.audit_events")
     assert audit["rows_after"] == left

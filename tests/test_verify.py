@@ -23,11 +23,16 @@ from tests.conftest import BuiltHome, bundle_dirs, settings_for
 TENANT = "t1"
 
 
-def copy_tenant(built: BuiltHome, tmp_path: Path, tenant: str = TENANT) -> list[Path]:
-    """Every period of one tenant, as an auditor receives them (the folder layout kept)."""
+def copy_tenant(
+    built: BuiltHome, tmp_path: Path, tenant: str = TENANT, with_index: bool = False
+) -> list[Path]:
+    """Every period of one tenant, as an auditor receives them (the folder layout kept);
+    without the tenant's signed index unless ``with_index`` (tests/test_crash_safety.py)."""
     source = next(p for p in built.home.exports.glob(f"*/{tenant}") if p.is_dir())
     target = tmp_path / "received" / source.parent.name / tenant
     shutil.copytree(source, target)
+    if not with_index:
+        (target / contract.TENANT_INDEX).unlink()
     return sorted(p for p in target.iterdir() if p.is_dir())
 
 
@@ -107,9 +112,16 @@ def test_a_wrong_key_fails(built, tmp_path, public_key):
     )
     found = problems(folder, other)
     assert len(found) == 1 and "under the given public key" in found[0]
+    # unpinned, even the genuine bundle under its genuine shipped key is not a pass
+    assert problems(folder, None) == [verify.UNPINNED]
     # the key shipped in the bundle swapped for another: the bundle no longer verifies either
     (folder / contract.PUBLIC_KEY).write_bytes(other)
-    assert "under the export_public_key.pem shipped with it" in problems(folder, None)[0]
+    found = problems(folder, None)
+    assert found[0] == verify.UNPINNED
+    assert "under the export_public_key.pem shipped beside it" in found[1]
+    # pinned by its sha256 alone, the swapped key is refused by name
+    pinned = verify.Trust(key_sha256=verify_fp(public_key))
+    assert "not the pinned key's" in verify.verify_bundle(folder, pinned).problems[0]
 
 
 def test_a_bundle_re_signed_with_another_key_fails_only_against_the_platform_key(
@@ -119,10 +131,12 @@ def test_a_bundle_re_signed_with_another_key_fails_only_against_the_platform_key
     attacker = LocalSigningKey(tmp_path / "attacker.pem")
     sign_file(folder / contract.MANIFEST, attacker)  # new signature and key, same manifest
     assert "signed with another key" in problems(folder, public_key)[0]
-    # self-consistent under its own key except for the key the manifest says signed it
+    # self-consistent under its own key except for the key the manifest says signed it, and
+    # never a pass without a pinned key
     assert problems(folder, None) == [
+        verify.UNPINNED,
         f"manifest.json: states signing key sha256 {verify_fp(public_key)[:16]}, verified with "
-        f"{verify_fp(attacker.public_key_pem())[:16]}"
+        f"{verify_fp(attacker.public_key_pem())[:16]}",
     ]
 
 
@@ -305,9 +319,11 @@ def test_a_re_exported_period_links_to_the_previous_period_and_declares_the_repl
         "sha256": sha256_file(first / contract.MANIFEST),
     }
     assert doc["replaces"] == [replaced]
-    reports = verify.verify_path(last.parent, public_key)
-    assert [r.ok for r in reports] == [True, True, True]
+    reports = verify.verify_path(last.parent, public_key, complete=True)
+    assert [r.ok for r in reports] == [True, True, True, True]
     assert any("re-exported" in line for line in reports[2].checked)
+    # the tenant's signed index moved on, and lists the re-exported bundle
+    assert reports[3].kind == "index" and reports[3].subject.endswith("index sequence 2")
 
 
 # -- malformed manifests and certificates: named failures, never a crash --
@@ -436,14 +452,16 @@ def test_a_removed_oldest_period_is_a_note_by_default_and_a_failure_with_complet
 ):
     from tenantproof.cli.main import main as cli_main
 
-    first, middle, last = copy_tenant(built, tmp_path)
+    first, middle, last = copy_tenant(built, tmp_path, with_index=True)
     tenant_folder = last.parent
     assert [r.ok for r in verify.verify_path(tenant_folder, public_key, complete=True)] == [
         True,
         True,
         True,
+        True,  # the index
     ]
     shutil.rmtree(first)
+    (tenant_folder / contract.TENANT_INDEX).unlink()  # the chain alone, as before the index
 
     reports = verify.verify_path(tenant_folder, public_key)
     assert [r.ok for r in reports] == [True, True]
@@ -453,7 +471,11 @@ def test_a_removed_oldest_period_is_a_note_by_default_and_a_failure_with_complet
     ) in reports[0].notes
 
     reports = verify.verify_path(tenant_folder, public_key, complete=True)
-    assert [(r.target, r.ok) for r in reports] == [(middle, False), (last, True)]
+    assert [(r.target, r.ok) for r in reports] == [
+        (middle, False),
+        (last, True),
+        (tenant_folder, False),  # --complete requires the index
+    ]
     expected = (
         f"chain: tenant {TENANT}: {middle.name} links to {first.name}, which is missing, and no "
         "earlier bundle is here: the chain does not start at the tenant's first bundle "
@@ -468,7 +490,7 @@ def test_a_removed_oldest_period_is_a_note_by_default_and_a_failure_with_complet
     assert "2 passed, 0 failed" in capsys.readouterr().out
     assert cli_main(["verify", str(tenant_folder), "--public-key", str(key), "--complete"]) == 1
     out = capsys.readouterr().out
-    assert f"problem: {expected}" in out and "1 passed, 1 failed" in out
+    assert f"problem: {expected}" in out and "1 passed, 2 failed" in out
 
 
 # -- certificates: every field its kind must state, and at least one check --

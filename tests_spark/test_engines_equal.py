@@ -22,7 +22,7 @@ from tenantproof.core.settings import HOME_ENV
 from tenantproof.core.warehouse import connect
 from tenantproof.transform.compare import compare_bundles, compare_engines, compare_relation
 from tenantproof.transform.engine import ENGINE_ENV, spark_relations_dir
-from tests.conftest import settings_for
+from tests.conftest import platform_key, settings_for
 
 AS_OF = date(2026, 11, 15)
 LAST_PERIOD = "2026-10"
@@ -105,7 +105,7 @@ def test_every_published_bundle_has_the_same_rows(homes) -> None:
     assert sum(d.differences for d in diffs) == 0, "\n".join(str(d) for d in diffs)
     assert len(diffs) == 12 * len(periods)
     for folder in sorted(p.parent for p in b.exports.glob("*/*/*/manifest.json")):
-        assert verify_bundle(folder).ok, folder
+        assert verify_bundle(folder, platform_key(b)).ok, folder
 
 
 def test_the_comparison_catches_a_changed_row(homes, tmp_path: Path) -> None:

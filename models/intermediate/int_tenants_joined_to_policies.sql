@@ -1,5 +1,8 @@
-{# One row per tenant with everything its class's policy says, and its redaction methods
-   pivoted to one column per PII column (<column>_method). #}
+{# One row per tenant with everything its class's policy says, its redaction methods pivoted
+   to one column per PII column (<column>_method) and its hashing key. A view, never a table:
+   the keys stay in their 0600 store (models/staging/_raw__sources.yml), and the warehouse file
+   holds only what is hashed with them. #}
+{{ config(materialized='view') }}
 with tenants as (
     select * from {{ ref('stg_raw__tenants') }}
 ),

@@ -57,7 +57,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         [last] if not args.all_periods else runner.available_periods(home, last)
     )
     runner.export(settings, periods, args.tenant)
-    print(runner.summary(home))
+    print(runner.summary(home, args.tenant))
     return 0
 
 
@@ -83,6 +83,19 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from orchestration import runner
 
     print(runner.summary(args.settings.home.ensure()))
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from orchestration import runner
+
+    lines = runner.doctor(args.settings, clean=args.clean)
+    for line in lines:
+        print(line)
+    if not lines:
+        print("nothing left behind by earlier runs; every tenant's index is current")
+    elif not args.clean:
+        print("`tenantproof doctor --clean` removes them")
     return 0
 
 
@@ -125,13 +138,36 @@ def cmd_auditor_key(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Imports only the verifier (stdlib, pyarrow, cryptography): it opens nothing of the home."""
+    """The auditor's verifier (stdlib, pyarrow, cryptography). Run on the platform with no key
+    pinned, it pins this home's own signing key (derived from the private key, never the copy
+    shipped in a bundle), so an operator checks what the platform itself signed."""
     from exports.verify import main as verify_main
 
-    key = ["--public-key", str(args.public_key)] if args.public_key else []
-    key += ["--key-file", str(args.key_file)] if args.key_file else []
-    key += ["--complete"] if args.complete else []
-    return verify_main([str(args.path), *key])
+    forwarded = [str(args.path)]
+    for flag, value in (
+        ("--public-key", args.public_key),
+        ("--key-sha256", args.key_sha256),
+        ("--state", args.state),
+        ("--key-file", args.key_file),
+    ):
+        forwarded += [flag, str(value)] if value else []
+    forwarded += ["--complete"] if args.complete else []
+    if not (args.public_key or args.key_sha256 or args.state):
+        own = home_key_sha256(args.settings)
+        if own is not None:
+            print(f"pinned: this home's signing key (sha256 {own[:16]})")
+            forwarded += ["--key-sha256", own]
+    return verify_main(forwarded)
+
+
+def home_key_sha256(settings: Settings) -> str | None:
+    """The sha256 of the public half of the home's signing key, when the home has one."""
+    path = settings.home.signing_key_path
+    if not path.is_file():
+        return None
+    from exports.signing import LocalSigningKey, signing_fields
+
+    return signing_fields(LocalSigningKey(path), "manifest.json")["public_key_sha256"]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -173,14 +209,23 @@ def parser() -> argparse.ArgumentParser:
     bn.set_defaults(func=cmd_bench)
     s = sub.add_parser("summary", help="row reconciliation, quarantine and published bundles")
     s.set_defaults(func=cmd_summary)
+    dr = sub.add_parser(
+        "doctor", help="find (--clean: remove) what killed runs left; reconcile tenant indexes"
+    )
+    dr.add_argument("--clean", action="store_true", help="remove the leftovers found")
+    dr.set_defaults(func=cmd_doctor)
     v = sub.add_parser("verify", help="verify a bundle, a folder of bundles or a certificate")
     v.add_argument("path", type=Path)
     v.add_argument("--public-key", type=Path, help="the platform's export_public_key.pem")
+    v.add_argument("--key-sha256", help="or the sha256 of the platform's raw public key")
+    v.add_argument(
+        "--state", type=Path, help="the auditor's state file: pinned key, index sequences seen"
+    )
     v.add_argument("--key-file", type=Path, help="JSON {tenant_id: hex key} for encrypted files")
     v.add_argument(
         "--complete",
         action="store_true",
-        help="each tenant's earliest bundle must be its chain's first (no older period removed)",
+        help="every period of each tenant's index, each chain back to its first bundle",
     )
     v.set_defaults(func=cmd_verify)
     ak = sub.add_parser(

@@ -251,6 +251,7 @@ def scratch_export(policy: Policy) -> dict[str, str | None]:
     is written outside the scratch folder and the production key never signs a scratch
     bundle."""
     from exports.delivery import published_bundles, registry_classes
+    from exports.signing import LocalSigningKey
     from exports.verify import verify_bundle
     from orchestration import runner
     from orchestration.resources import build_resources
@@ -285,7 +286,7 @@ def scratch_export(policy: Policy) -> dict[str, str | None]:
                 if not bundles:
                     problems[cls] = f"no bundle published for tenant {tenant_id}"
                     continue
-                report = verify_bundle(bundles[-1])
+                report = verify_bundle(bundles[-1], LocalSigningKey.for_home(home).public_key_pem())
                 problems[cls] = None if report.ok else f"bundle of {tenant_id} fails verification"
         except (Exception, SystemExit) as exc:  # the gate reports, it does not crash
             return {c: f"export failed: {exc}" for c in policy.classes}

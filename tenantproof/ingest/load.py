@@ -4,7 +4,9 @@ Every non-blank line or row that is read ends in exactly one place: its raw tabl
 quarantine, with the file, the line and a reason (DESIGN principle 6). The three counts of a file
 are taken apart: rows read from the file itself, rows loaded from its raw table, rows quarantined
 from the quarantine; a load whose counts do not add up is refused whole. A line that is not UTF-8
-is quarantined, not the file. Fields a file carries that its source does not declare are named
+is quarantined, not the file; a file that is not text or that its reader cannot read, and a
+symbolic link (never followed), are quarantined whole, each as one row read and quarantined
+(tenantproof.ingest.landing). Fields a file carries that its source does not declare are named
 in the ledger and the report, never dropped silently. A row without tenant context is never
 given a default tenant ("No Tenant Context, No Write", spec §5.2). A file is identified by its
 sha256, so a re-run or a re-delivered file loads nothing twice.
@@ -15,6 +17,7 @@ its own data plane): a row in them for any other tenant is a cross-tenant write 
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,20 +26,43 @@ import duckdb
 
 from exports.contract import sha256_file
 from tenantproof.core.policy import Policy
-from tenantproof.core.sources import FORMAT_SUFFIXES, SOURCES, Source
+from tenantproof.core.sources import SOURCES, Source
+from tenantproof.ingest.landing import (
+    LandingScan,
+    Refusal,
+    link_refusal,
+    not_text,
+    scan_landing,
+    unhashable_refusal,
+    unlisted_refusal,
+    unreadable,
+)
 from tenantproof.ingest.ledger import LEDGER
 from tenantproof.ingest.parse import (
     PARSERS,
     Parsed,
     parsed_columns,
 )
-from tenantproof.ingest.route import check_and_route, routed_counts
+from tenantproof.ingest.route import check_and_route, quarantine_files, routed_counts
 
 DECLARED_DIR = "tenants"
 
 
-class IngestError(RuntimeError):
-    """A whole landing file could not be read; the message names it."""
+# Formats whose files must be text: one that is not is refused whole, not read line by line.
+TEXT_FORMATS = ("csv", "jsonl")
+# What a reader raises on a file it cannot read: the file is refused whole ...
+READER_FAILURES = (duckdb.Error, csv.Error)
+# ... unless the failure is not the file's (memory, an interrupt, I/O, DuckDB itself): then the
+# load stops, and the next one reads the file again.
+NOT_THE_FILE = (
+    duckdb.OutOfMemoryException,
+    duckdb.InterruptException,
+    duckdb.IOException,
+    duckdb.FatalException,
+    duckdb.InternalException,
+    duckdb.ConnectionException,
+    duckdb.TransactionException,
+)
 
 
 class CountMismatch(RuntimeError):
@@ -48,7 +74,7 @@ class CountMismatch(RuntimeError):
 class FileResult:
     path: str
     sha256: str
-    status: str  # loaded | already_loaded
+    status: str  # loaded | quarantined (refused whole) | already_loaded (in the ledger)
     read: int = 0
     loaded: int = 0
     quarantined: int = 0
@@ -87,6 +113,7 @@ class IngestReport:
         return {
             "files_seen": len(self.files),
             "files_loaded": sum(f.status == "loaded" for f in self.files),
+            "files_quarantined": sum(f.status == "quarantined" for f in self.files),
             "files_already_loaded": sum(f.status == "already_loaded" for f in self.files),
             "files_ignored": len(self.ignored),
             "files_with_unexpected_fields": len(self.unexpected_fields()),
@@ -118,10 +145,6 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             reason varchar,
             tenant_hint varchar, record varchar, quarantined_at timestamp)"""
     )
-    con.execute(
-        "create table if not exists raw.tenant_hash_keys (tenant_id varchar primary key, "
-        "hash_key varchar)"
-    )
     # The registry's identifiers as the recogniser of tenant mentions matches them
     # (exports.contract.Recogniser), for the dbt scrub; rewritten with the registry.
     con.execute(
@@ -136,16 +159,10 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def landing_files(landing: Path, source: Source) -> tuple[list[Path], list[Path]]:
-    """The source's files in a stable order, and the files of no format it reads."""
-    folder = landing / source.name
-    if not folder.exists():
-        return [], []
-    files, ignored = [], []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        if path.name.startswith("."):
-            continue
-        (files if path.name.endswith(FORMAT_SUFFIXES[source.format]) else ignored).append(path)
-    return files, ignored
+    """The source's files to read in a stable order, and the files of no format it reads.
+    Symbolic links are in neither: they are never followed (tenantproof.ingest.landing)."""
+    scan = scan_landing(landing, source)
+    return scan.files, scan.ignored
 
 
 def declared_tenant(landing: Path, source: Source, path: Path) -> str | None:
@@ -155,35 +172,64 @@ def declared_tenant(landing: Path, source: Source, path: Path) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    """A landing file (or link, or folder that cannot be listed) and its ledger key: the sha256
+    of its bytes, or what identifies it when it has none (tenantproof.ingest.landing)."""
+
+    path: Path
+    rel_path: str
+    key: str
+    refusal: Refusal | None = None
+
+
+def _candidates(landing: Path, source: Source, scan: LandingScan) -> list[_Candidate]:
+    out = []
+    for folder, exc in scan.unlisted:
+        key, refusal = unlisted_refusal(landing, folder, exc)
+        out.append(_Candidate(folder, str(folder.relative_to(landing)), key, refusal))
+    for link in scan.links:
+        key, refusal = link_refusal(landing, source, link)
+        out.append(_Candidate(link, str(link.relative_to(landing)), key, refusal))
+    for path in scan.files:
+        rel_path = str(path.relative_to(landing))
+        try:
+            out.append(_Candidate(path, rel_path, sha256_file(path)))
+        except OSError as exc:
+            key, refusal = unhashable_refusal(landing, path, exc)
+            out.append(_Candidate(path, rel_path, key, refusal))
+    return sorted(out, key=lambda c: c.path)
+
+
 def ingest_source(
     con: duckdb.DuckDBPyConnection, landing: Path, source: Source, policy: Policy
 ) -> IngestReport:
     """Load every new file of one source in one pass and one transaction.
 
-    A file that cannot be read at all (such as a file that is not Parquet) is left out and named
-    in the IngestError raised after the others are loaded; it stays in landing and loads once
-    fixed. If the rows read from a file are not all loaded or quarantined, nothing is loaded and
-    CountMismatch names the file and its counts.
+    A file refused whole (a symbolic link, a csv or jsonl file that is not text, a file its
+    reader cannot read: tenantproof.ingest.landing) is one quarantine row and one ledger row
+    that counts it as one row read and quarantined; the other files load, and later builds skip
+    it until its bytes change. A reader failing for a reason outside the file (memory, an
+    interrupt, I/O) stops the load instead, so the file is read again by the next one. If the
+    rows read from a file are not all loaded or quarantined, nothing is loaded and CountMismatch
+    names the file and its counts.
     """
     ensure_schema(con)
     report = IngestReport(source.name)
-    files, ignored = landing_files(landing, source)
-    report.ignored = [str(p.relative_to(landing)) for p in ignored]
-    new: list[tuple[Path, str, str]] = []
-    for path in files:
-        rel_path = str(path.relative_to(landing))
-        sha = sha256_file(path)
+    scan = scan_landing(landing, source)
+    report.ignored = [str(p.relative_to(landing)) for p in scan.ignored]
+    new: list[_Candidate] = []
+    for candidate in _candidates(landing, source, scan):
         seen = con.execute(
             f"select path from {LEDGER} where source = ? and sha256 = ?",
-            [source.name, sha],
+            [source.name, candidate.key],
         ).fetchone()
-        if seen or any(sha == s for _, _, s in new):
-            report.files.append(FileResult(rel_path, sha, "already_loaded"))
+        if seen or any(candidate.key == c.key for c in new):
+            report.files.append(FileResult(candidate.rel_path, candidate.key, "already_loaded"))
         else:
-            new.append((path, rel_path, sha))
+            new.append(candidate)
     if not new:
         return report
-    unreadable: list[str] = []
     # Parsing fills connection-local temp tables, one statement per file (a file that fails
     # leaves nothing); the load itself is one transaction.
     con.execute(f"create or replace temp table _parsed ({parsed_columns(source)})")
@@ -192,20 +238,36 @@ def ingest_source(
         "(seq integer, file varchar, sha256 varchar, declared varchar)"
     )
     parsed_files: list[tuple[str, str, Parsed]] = []
-    for seq, (path, rel_path, sha) in enumerate(new):
-        try:
-            parsed = PARSERS[source.format](con, source, path, seq)
-        except duckdb.Error as exc:
-            unreadable.append(f"{rel_path}: cannot be read as {source.format} ({exc})")
-            continue
+    refused: list[tuple[_Candidate, Refusal, str | None]] = []
+    for seq, candidate in enumerate(new):
+        declared = declared_tenant(landing, source, candidate.path)
+        refusal = candidate.refusal
+        if refusal is None and source.format in TEXT_FORMATS:
+            refusal = not_text(candidate.path, source.format)
+        if refusal is None:
+            try:
+                parsed = PARSERS[source.format](con, source, candidate.path, seq)
+            except READER_FAILURES as exc:
+                if isinstance(exc, NOT_THE_FILE):
+                    raise
+                con.execute("delete from _parsed where _seq = ?", [seq])
+                refusal = unreadable(landing, candidate.path, source.format, exc)
         con.execute(
             "insert into _files values (?, ?, ?, ?)",
-            [seq, rel_path, sha, declared_tenant(landing, source, path)],
+            [seq, candidate.rel_path, candidate.key, declared],
         )
-        parsed_files.append((rel_path, sha, parsed))
+        if refusal is None:
+            parsed_files.append((candidate.rel_path, candidate.key, parsed))
+        else:
+            refused.append((candidate, refusal, declared))
     con.execute("begin transaction")
     try:
         check_and_route(con, source, policy)
+        quarantine_files(
+            con,
+            source,
+            [(c.rel_path, r.code, r.reason, declared, r.facts) for c, r, declared in refused],
+        )
         loaded, quarantined = routed_counts(con, source)
         results = [
             FileResult(
@@ -218,6 +280,17 @@ def ingest_source(
                 list(parsed.unexpected),
             )
             for rel_path, sha, parsed in parsed_files
+        ] + [
+            # a file refused whole counts as one row read, and quarantined
+            FileResult(
+                c.rel_path,
+                c.key,
+                "quarantined",
+                1,
+                loaded.get(c.key, 0),
+                quarantined.get(c.rel_path, 0),
+            )
+            for c, _, _ in refused
         ]
         unbalanced = [r for r in results if r.read != r.loaded + r.quarantined]
         if unbalanced:
@@ -228,7 +301,6 @@ def ingest_source(
                     f"{r.path}: read {r.read}, loaded {r.loaded}, quarantined {r.quarantined}"
                     for r in unbalanced
                 )
-                + "".join(f"; also {u}" for u in unreadable)
             )
         for r in results:
             con.execute(
@@ -250,11 +322,6 @@ def ingest_source(
         con.execute("rollback")
         raise
     report.files = sorted([*report.files, *results], key=lambda f: f.path)
-    if unreadable:
-        raise IngestError(
-            "; ".join(unreadable)
-            + ". Nothing of these files was loaded; they stay in landing and load once fixed."
-        )
     return report
 
 

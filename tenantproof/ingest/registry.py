@@ -15,14 +15,16 @@ from tenantproof.core.warehouse import sql_literal as _q
 
 
 def sync_hash_keys(con: duckdb.DuckDBPyConnection, store: LocalKeyStore) -> int:
-    """Give every registered tenant a hashing key and mirror the keys into the warehouse."""
+    """Give every registered tenant a hashing key in the key store (0600); return how many.
+
+    The keys stay there: dbt reads the store in place (the source raw.tenant_hash_keys), so the
+    warehouse file, which more processes open and which keeps deleted rows in its free blocks,
+    never holds one, and a tenant's deletion from the store is its crypto-shredding."""
     tenant_ids = [r[0] for r in con.execute("select tenant_id from raw.tenants").fetchall()]
-    keys = store.ensure(tenant_ids)
-    rows = [(t, keys[t]) for t in tenant_ids]
-    con.execute("delete from raw.tenant_hash_keys")
-    if rows:
-        con.executemany("insert into raw.tenant_hash_keys values (?, ?)", rows)
-    return len(rows)
+    store.ensure(tenant_ids)
+    # Homes built before this held a copy of the keys in this table.
+    con.execute("drop table if exists raw.tenant_hash_keys")
+    return len(tenant_ids)
 
 
 def sync_identifiers(con: duckdb.DuckDBPyConnection) -> int:

@@ -5,6 +5,8 @@ quarantine with the reason."""
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 
 from tenantproof.core.policy import Policy
@@ -244,6 +246,21 @@ def check_and_route(con: duckdb.DuckDBPyConnection, source: Source, policy: Poli
                {hint}, coalesce(_record, to_json({{{fields}}})::varchar), now()::timestamp
         from _checked where _reason is not null"""
     )
+
+
+def quarantine_files(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    files: list[tuple[str, str, str, str | None, dict[str, object]]],
+) -> None:
+    """Quarantine files refused whole, as (file, reason code, reason, declared tenant, facts):
+    one row each, without a line or field; its record holds what identifies the file (its size,
+    a link's target), never its content."""
+    for file, code, reason, declared, facts in files:
+        con.execute(
+            "insert into raw.quarantine values (?, ?, null, null, ?, ?, ?, ?, now()::timestamp)",
+            [source.name, file, code, reason, declared, json.dumps(facts) if facts else None],
+        )
 
 
 def routed_counts(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tenantproof.core.home import Home
+from tenantproof.core.keys import HASH_KEYS, LocalKeyStore
 from tenantproof.core.settings import ENGINE_ENV
 from tenantproof.core.warehouse import sql_literal
 
@@ -83,7 +84,9 @@ def spark_relations_dir(home: Home) -> Path:
 
 def hand_raw_to_spark(con: duckdb.DuckDBPyConnection, home: Home) -> dict[str, int]:
     """Write the raw tables the models read as Parquet for Spark; return rows per table. Each
-    table is written beside its folder and swapped in whole, so Spark never reads half a table."""
+    table is written beside its folder and swapped in whole, so Spark never reads half a table.
+    The hashing keys are not in the warehouse: they come from the key store, into a folder and
+    a file that only the owner can read."""
     root = spark_raw_dir(home)
     root.mkdir(parents=True, exist_ok=True)
     rows = {}
@@ -92,8 +95,12 @@ def hand_raw_to_spark(con: duckdb.DuckDBPyConnection, home: Home) -> dict[str, i
         fresh = root / f".{table}.new"
         shutil.rmtree(fresh, ignore_errors=True)
         fresh.mkdir()
-        copy = f"copy raw.{table} to {sql_literal(str(fresh / 'part-0.parquet'))} (format parquet)"
-        rows[table] = con.execute(copy).fetchone()[0]  # COPY returns the rows it wrote
+        part = fresh / "part-0.parquet"
+        if table == "tenant_hash_keys":
+            rows[table] = _hand_hash_keys(home, part)
+        else:
+            copy = f"copy raw.{table} to {sql_literal(str(part))} (format parquet)"
+            rows[table] = con.execute(copy).fetchone()[0]  # COPY returns the rows it wrote
         old = root / f".{table}.old"
         shutil.rmtree(old, ignore_errors=True)
         if target.exists():
@@ -101,6 +108,18 @@ def hand_raw_to_spark(con: duckdb.DuckDBPyConnection, home: Home) -> dict[str, i
         fresh.rename(target)
         shutil.rmtree(old, ignore_errors=True)
     return rows
+
+
+def _hand_hash_keys(home: Home, target: Path) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    keys = LocalKeyStore(home.keys / HASH_KEYS).load()
+    target.parent.chmod(0o700)
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    columns = {"tenant_id": sorted(keys), "hash_key": [keys[t] for t in sorted(keys)]}
+    pq.write_table(pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()}), target)
+    return len(keys)
 
 
 def mount_spark_relations(con: duckdb.DuckDBPyConnection, home: Home) -> list[str]:
