@@ -36,9 +36,9 @@ def forget_tenant_partitions(instance: dg.DagsterInstance, tenant_id: str) -> di
     bundle partitions' history where the storage can, then remove its tenant partition.
 
     Runs over a range of several tenants stay: they are the others' history too (counted in
-    ``runs_kept_including_tenant``). Their events keep the tenant's partition keys (tenant id and
-    period) with counts, never rows; Dagster's SQL event log cannot wipe single partitions, so
-    the certificate states how many remain."""
+    ``runs_kept_including_tenant``). Dagster's SQL event log cannot wipe single partitions: the
+    deletion's next step (``tenantproof.erasure.sqlite_scrub``) deletes those runs' events of
+    the tenant's partitions from the stores and redacts what else names it."""
 
     def history() -> list[str]:
         return sorted(
@@ -75,8 +75,9 @@ def forget_tenant_partitions(instance: dg.DagsterInstance, tenant_id: str) -> di
         "runs_kept_including_tenant": kept,
         "bundle_partitions_with_history_kept": kept_history,
         "history_note": (
-            "bundle runs of several tenants keep this tenant's partition keys and counts "
-            "(no rows): the event log cannot wipe single partitions"
+            "Dagster's API cannot wipe single partitions of runs over several tenants: their "
+            "events of this tenant's partitions are deleted from the stores by the next step "
+            "(dagster_storage)"
             if kept_history
             else "no bundle partition history of the tenant remains"
         ),
@@ -108,6 +109,7 @@ def delete_tenant_op(
             warehouse=tenantproof.warehouse,
             forget_partitions=lambda t: forget_tenant_partitions(context.instance, t),
             log=context.log.info,
+            own_run=context.run_id,  # its config and logs name the tenant, as the certificate
         )
     except (UnknownTenant, DeletionIncomplete, ValueError) as exc:
         raise dg.Failure(str(exc)) from exc

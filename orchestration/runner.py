@@ -250,9 +250,6 @@ def delete_tenant(settings: Settings, tenant: str, reason: str, requested_by: st
             check_deletable(home, tenant)
         except UnknownTenant as exc:
             raise SystemExit(f"delete-tenant: {exc}") from exc
-    swept = sweep_leftovers(home, region_roots(home, load_policy()))
-    if swept:  # a killed run's staging may hold the tenant's plaintext
-        print(f"removed {describe(swept)}")
     config = {"tenant": tenant, "reason": reason, "requested_by": requested_by}
     with instance(home) as dagster:
         run_job(
@@ -262,4 +259,9 @@ def delete_tenant(settings: Settings, tenant: str, reason: str, requested_by: st
             op_config={"delete_tenant": config},
             resources=build_resources(settings),
         )
+    # the job removed (and certified) the tenant's own staged content; what else killed runs
+    # left, other tenants' plaintext included, goes too
+    swept = sweep_leftovers(home, region_roots(home, load_policy()))
+    if swept:
+        print(f"removed {describe(swept)}")
     return certificate

@@ -151,7 +151,8 @@ def test_deleting_a_tenant_removes_it_everywhere_and_proves_it(home, built):
     name = built.identifiers[DELETED]
     key = public_key(home)
     before = remnants(home, DELETED, name)
-    for table in ("raw.audit_events", "raw.tenants", "raw.tenant_hash_keys", "raw.quarantine"):
+    # (raw.tenant_hash_keys is a view over keys/tenant_hash_keys.json: no key in the warehouse)
+    for table in ("raw.audit_events", "raw.tenants", "raw.quarantine"):
         assert before.get(table), f"{table} holds {DELETED} before the deletion"
     assert before.get("marts.fct_audit_events") and before.get("raw.file_ledger")
     own_rows = count(home, "select count(*) from raw.audit_events where tenant_id = ?", [DELETED])
@@ -189,6 +190,10 @@ def test_deleting_a_tenant_removes_it_everywhere_and_proves_it(home, built):
     (staged / DELETED / "2026-10" / "audit_events.parquet").write_bytes(b"staged rows")
     (staged / "t2" / "2026-10").mkdir(parents=True)
     (home.staging / "run-x" / "_parts" / "evidence" / f"tenant_id={DELETED}").mkdir(parents=True)
+    # a counts-only report of an export that withheld bundles of the tenant and of another
+    withheld = {"withheld": [{"tenant_id": DELETED, "period": "2026-10"}, {"tenant_id": "t2"}]}
+    withheld["failed"] = [{"bundles": [f"{DELETED}|2026-10", "t2|2026-10"]}]
+    (home.staging / "run-y.failed.json").write_text(json.dumps(withheld))
     found = home_remnants(home, DELETED, name)
     for expected in ("landing", "exports", "keys", "registry", "reports"):
         assert any(f.startswith(expected) for f in found), expected
@@ -254,7 +259,13 @@ def test_deleting_a_tenant_removes_it_everywhere_and_proves_it(home, built):
         f"staging/run-x/_parts/evidence/tenant_id={DELETED}",
         f"staging/run-x/{region_folder.parent.name}/{DELETED}",
     ]
-    assert not (staged / DELETED).exists() and (staged / "t2" / "2026-10").exists()
+    assert not (staged / DELETED).exists()
+    assert json.loads((home.staging / "run-y.failed.json").read_text()) == {
+        "withheld": [{"tenant_id": "t2"}],
+        "failed": [{"bundles": ["[deleted tenant]|2026-10", "t2|2026-10"]}],
+    }
+    # then the rest of the dead run's staging is swept as a leftover (exports.leftovers)
+    assert not (home.staging / "run-x").exists()
     # dbt's run artefacts and logs (compiled SQL names every tenant) go whole
     assert doc["derived_files"]["partition_folders_removed"] == [
         "dbt",

@@ -5,13 +5,18 @@ published and staged bundles, its keys (crypto-shredding: without its hashing ke
 hashes left anywhere can no longer be linked to identities) and, through a callback, its Dagster
 partitions; it redacts the tenant's id and name from every other row that mentions them, and
 tombstones it so that later rows for it are quarantined (``tenant_deleted``) instead of loaded.
-Then it checks by query and file scan that nothing of the tenant remains and writes a signed
-certificate in the global area (``<home>/deletions/<tenant_id>/``).
+Down to the bytes: it removes the tenant's rows from Dagster's SQLite stores and vacuums them
+(``sqlite_scrub``), and rewrites the warehouse into a fresh file (``compaction``), since deleted
+rows stay as bytes in a database file's free blocks. Then it checks by query, by decoded file
+scan and by a scan of the raw bytes of every file under the home (``bytescan``) that nothing of
+the tenant remains, and writes a signed certificate in the global area
+(``<home>/deletions/<tenant_id>/``).
 
 A deletion is a sequence of idempotent steps recorded in ``progress.json`` beside the
 certificate: a run killed midway resumes where it stopped, and the counts captured before the
 first step survive into the certificate. It holds the warehouse's writer connection from the
-first step to the last, so no build or export interleaves with it.
+first step to the last (the last replaces the file, whose copy it holds open until verified),
+so no build or export interleaves with it.
 """
 
 from __future__ import annotations
@@ -35,15 +40,26 @@ from exports.contract import (
     MANIFEST,
     sha256_file,
 )
+from exports.leftovers import FAILURE_REPORT_SUFFIX
 from exports.signing import ExportSigner
 from tenantproof.core.files import write_atomic
 from tenantproof.core.home import Home
 from tenantproof.core.sources import SOURCES
 from tenantproof.core.warehouse import connect
+from tenantproof.erasure.bytescan import (
+    KINDS,
+    TENANT_ID,
+    BytePatterns,
+    Exemption,
+    describe_scan,
+    scan_home,
+)
 from tenantproof.erasure.certificates import Check, tenant_area, utc_now, write_certificate
+from tenantproof.erasure.compaction import compact
 from tenantproof.erasure.footprint import (
     QUARANTINE,
     TOMBSTONES,
+    contact_cells,
     count_sql,
     declared_folders,
     declared_sql,
@@ -55,6 +71,7 @@ from tenantproof.erasure.footprint import (
     quarantine_owned_sql,
     redact_table,
     table_counts,
+    tenant_contacts,
     warehouse_tables,
 )
 from tenantproof.erasure.redaction import (
@@ -67,6 +84,7 @@ from tenantproof.erasure.rewrite import (
     rewrite_file,
     rewrite_landing_file,
 )
+from tenantproof.erasure.sqlite_scrub import dagster_remnants, own_run_exemptions, scrub_dagster
 from tenantproof.ingest.ledger import LEDGER, unledger_quarantined, unledger_rows
 from tenantproof.ingest.load import ensure_schema
 from tenantproof.ingest.registry import publish_registry
@@ -82,7 +100,12 @@ STEPS = (
     "bundles",
     "keys",
     "partitions",
+    "dagster",
+    "compact",
 )
+# Run again by every attempt, after the others: a failed attempt's own Dagster run named the
+# tenant, and a rerun writes to the warehouse again (see ``_Deletion.run``).
+EVERY_ATTEMPT = ("dagster", "compact")
 
 Log = Callable[[str], None]
 Warehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
@@ -174,12 +197,15 @@ class _Deletion:
         progress: dict[str, Any],
         log: Log,
         forget_partitions: PartitionRemover | None,
+        own_run: str | None = None,
     ) -> None:
         self.home = home
         self.con = con
         self.progress = progress
         self.log = log
         self.forget_partitions = forget_partitions
+        self.own_run = own_run
+        self.fresh: duckdb.DuckDBPyConnection | None = None  # the rewritten warehouse
         self.tenant = progress["tenant_id"]
         others = [
             w
@@ -195,6 +221,17 @@ class _Deletion:
     def area(self) -> Path:
         return tenant_area(self.home, self.tenant)
 
+    @property
+    def patterns(self) -> BytePatterns:
+        contacts = self.progress.get("contacts") or {}
+        return BytePatterns(
+            self.tenant,
+            self.progress.get("tenant_name"),
+            tuple(contacts.get("email_domains") or ()),
+            tuple(contacts.get("email_addresses") or ()),
+            self.ids.others,
+        )
+
     def save(self) -> None:
         self.area.mkdir(parents=True, exist_ok=True)
         data = json.dumps(self.progress, indent=2, sort_keys=True) + "\n"
@@ -204,6 +241,9 @@ class _Deletion:
         if "plan" not in self.progress["steps"]:
             self.plan()
             self.done("plan")
+        if "contacts" not in self.progress:  # a deletion started before contacts were kept
+            self.plan_contacts()
+            self.save()
         # A rerun sweeps the warehouse and landing again: since the first attempt tombstoned
         # the tenant, a build may have quarantined new rows of it (tenant_deleted) from files
         # delivered since. Both steps remove only what is still there.
@@ -216,6 +256,10 @@ class _Deletion:
                 self.log(f"deleting tenant {self.tenant}: {step}")
                 getattr(self, f"step_{step}")()
                 self.done(step)
+            elif step in EVERY_ATTEMPT:
+                self.log(f"deleting tenant {self.tenant}: {step} again (rerun)")
+                getattr(self, f"step_{step}")()
+                self.save()
 
     def done(self, step: str) -> None:
         self.progress["steps"].append(step)
@@ -233,6 +277,13 @@ class _Deletion:
         self.progress["delivered"] = self.delivered()
         self.progress["key_stores"] = self.key_stores()
         self.progress.setdefault("landing", {"rewritten": {}, "removed": {}})
+        self.plan_contacts()
+
+    def plan_contacts(self) -> None:
+        """The tenant's e-mail addresses and domains, for the byte scan: kept in the progress
+        record (never in the certificate) until the certificate is written."""
+        addresses, domains = tenant_contacts(self.con, self.ids)
+        self.progress["contacts"] = {"email_addresses": addresses, "email_domains": domains}
 
     def ledger_balance(self) -> dict[str, list[int]]:
         """Per event source, ledger counts minus table rows: a deletion must not change it."""
@@ -460,6 +511,15 @@ class _Deletion:
     def step_bundles(self) -> None:
         for folder in [*self.tenant_folders(), *self.staged()]:
             _remove_tree(folder)
+        # the counts-only reports of withheld bundles (exports.pipeline) name their tenants
+        for report in sorted(self.home.staging.glob(f"*{FAILURE_REPORT_SUFFIX}")):
+            try:
+                doc = json.loads(report.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            kept = _without_tenant(doc, self.ids)
+            if kept != doc:
+                write_atomic(report, json.dumps(kept, indent=2) + "\n")
 
     def step_keys(self) -> None:
         for rel in self.progress["key_stores"]:
@@ -477,6 +537,26 @@ class _Deletion:
             self.progress["partitions"] = {"note": "no Dagster instance was given"}
         else:
             self.progress["partitions"] = self.forget_partitions(self.tenant)
+
+    def step_dagster(self) -> None:
+        """What Dagster's API left (the tenant's events in runs of several tenants, tenant ids
+        in metadata and tags, freed pages) removed from its SQLite stores, which are vacuumed."""
+        record = scrub_dagster(self.home.root, self.home.dagster_home, self.patterns, self.own_run)
+        self.progress["dagster_storage"] = {
+            "rule": "in every SQLite store under dagster/: event-log rows of the tenant's "
+            "partitions deleted (with their tags), every other cell naming its id, name, e-mail "
+            "domain or addresses redacted, the store vacuumed and its write-ahead log "
+            "truncated; compute logs naming it redacted; the run executing this deletion kept",
+            "own_run": self.own_run,
+            **record,
+        }
+
+    def step_compact(self) -> None:
+        """The warehouse rewritten into a fresh file (the last step that touches it)."""
+        if self.fresh is not None:  # compacted already in this attempt
+            return
+        self.fresh, record = compact(self.con, self.home.warehouse)
+        self.progress["warehouse_rewrite"] = {**record, "rewritten_at": utc_now()}
 
     # -- after --
 
@@ -531,7 +611,104 @@ class _Deletion:
                 )
             )
         checks += self.file_checks()
+        checks += self.contact_checks()
+        checks += self.dagster_checks()
+        checks += self.byte_checks()
         return checks, after
+
+    def contact_checks(self) -> list[Check]:
+        contacts = self.progress.get("contacts") or {}
+        found = contact_cells(
+            self.con, contacts.get("email_addresses") or [], contacts.get("email_domains") or []
+        )
+        query = "the tenant's e-mail addresses and domains in every text column (lowercased)"
+        checks = [
+            Check(f"{table}: rows holding the tenant's e-mail addresses or domain", query, n)
+            for table, n in sorted(found.items())
+        ]
+        checks.append(
+            Check(
+                "warehouse: rows holding the tenant's e-mail addresses or domain",
+                query,
+                sum(found.values()),
+            )
+        )
+        return checks
+
+    def dagster_checks(self) -> list[Check]:
+        found = dagster_remnants(
+            self.home.root, self.home.dagster_home, self.patterns, self.own_run
+        )
+        query = (
+            "every cell of every table (text as stored, zlib blobs decompressed), and event-log "
+            "rows keyed by the tenant's partitions; the deletion run's own rows excepted"
+        )
+        checks = [
+            Check(f"dagster: {rel}: rows naming the tenant", query, n)
+            for rel, n in sorted(found.items())
+            if n
+        ]
+        checks.append(
+            Check(
+                f"dagster: rows naming the tenant in {len(found)} SQLite store(s)",
+                query,
+                sum(found.values()),
+            )
+        )
+        return checks
+
+    def exemptions(self) -> list[Exemption]:
+        """The files that may name the tenant by design, each with the reason."""
+        area = self.area.relative_to(self.home.root).as_posix()
+        warehouse = self.home.warehouse.relative_to(self.home.root).as_posix()
+        return [
+            Exemption(
+                f"{area}/{PROGRESS}",
+                KINDS,
+                "this deletion's progress record: it holds the tenant's name and e-mail "
+                "addresses while the deletion runs (to resume it and to scan for them) and is "
+                "rewritten without them when the certificate is written",
+            ),
+            Exemption(
+                f"{area}/",
+                (TENANT_ID,),
+                "this tenant's deletion and retention records (the certificate, its signature "
+                "and key): they name it by id",
+            ),
+            Exemption(
+                warehouse,
+                (TENANT_ID,),
+                f"the tombstone ({TOMBSTONES}, with its column statistics and primary-key "
+                "index) names the tenant so that later deliveries for it are quarantined; rows "
+                "naming it anywhere else are counted by the SQL checks",
+            ),
+            *own_run_exemptions(
+                self.home.root, self.home.dagster_home, self.own_run, self.patterns
+            ),
+        ]
+
+    def byte_checks(self) -> list[Check]:
+        patterns, exemptions = self.patterns, self.exemptions()
+        result = scan_home(self.home.root, patterns, exemptions)
+        self.progress["byte_scan"] = describe_scan(result, patterns, exemptions)
+        query = (
+            f"raw bytes of {result.files} file(s), {result.bytes} bytes, and their paths "
+            "(byte_scan)"
+        )
+        checks = [
+            Check(
+                "bytes: files outside the exempt ones holding the tenant's id, name, e-mail "
+                "domain or addresses",
+                query,
+                len(result.findings),
+            )
+        ]
+        checks += [
+            Check(f"bytes: {f.path}: {f.kind} in its {f.where}", "raw byte scan", f.matches)
+            for f in result.findings
+        ]
+        checks.append(Check("bytes: files that could not be read", query, len(result.unreadable)))
+        return checks
 
     def file_checks(self) -> list[Check]:
         owned = named = unreadable = 0
@@ -599,6 +776,22 @@ class _Deletion:
         return checks
 
 
+def _without_tenant(value: Any, ids: Identifiers) -> Any:
+    """A JSON value without the tenant: its entries (objects whose tenant_id it is) left out,
+    its id and name redacted in every other string."""
+    if isinstance(value, dict):
+        return {k: _without_tenant(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [
+            _without_tenant(v, ids)
+            for v in value
+            if not (isinstance(v, dict) and v.get("tenant_id") == ids.tenant_id)
+        ]
+    if isinstance(value, str):
+        return ids.redact(value)
+    return value
+
+
 def delete_tenant(
     home: Home,
     tenant_id: str,
@@ -609,8 +802,10 @@ def delete_tenant(
     forget_partitions: PartitionRemover | None = None,
     signer: ExportSigner | None = None,
     log: Log = lambda message: None,
+    own_run: str | None = None,
 ) -> DeletionResult:
     """Delete the tenant, prove it, and return the signed certificate (see the module doc).
+    ``own_run``: the Dagster run executing the deletion, whose records name the tenant.
 
     A completed deletion returns its certificate again; a started one resumes."""
     area = tenant_area(home, tenant_id)
@@ -639,12 +834,20 @@ def delete_tenant(
             "steps": [],
         }
     progress["attempts"].append({"started_at": utc_now(), "requested_by": requested_by})
-    with (warehouse or (lambda: _default_warehouse(home)))() as con:
-        ensure_schema(con)
-        run = _Deletion(home, con, progress, log, forget_partitions)
-        run.save()
-        run.run()
+    run: _Deletion | None = None
+    try:
+        with (warehouse or (lambda: _default_warehouse(home)))() as con:
+            ensure_schema(con)
+            run = _Deletion(home, con, progress, log, forget_partitions, own_run)
+            run.save()
+            run.run()
+        # The writer is closed; its file was replaced by the rewritten copy, held open
+        # (read-only, locked against writers) since before the replacement.
+        run.con = run.fresh
         checks, after = run.verify()
+    finally:
+        if run is not None and run.fresh is not None:
+            run.fresh.close()
     failed = [c for c in checks if not c.passed]
     progress["verification"] = [c.as_dict() for c in checks]
     run.save()
@@ -658,6 +861,8 @@ def delete_tenant(
     write_certificate(certificate, document, signer, home)
     progress["completed_at"] = document["completed_at"]
     progress["tenant_name"] = None  # the certificate names the tenant by id only
+    contacts = progress.get("contacts") or {}
+    progress["contacts"] = {k: len(v or ()) for k, v in contacts.items()}  # counts only
     run.save()
     log(f"deleted tenant {tenant_id}; certificate {certificate}")
     return DeletionResult(certificate, json.loads(certificate.read_text()))
@@ -712,6 +917,9 @@ def _certificate(
         "delivered_copies_removed": progress.get("delivered", []),
         "keys_removed": [{"store": s, "entries_removed": 1} for s in progress["key_stores"]],
         "dagster_partitions": progress.get("partitions", {}),
+        "dagster_storage": progress.get("dagster_storage", {}),
+        "warehouse_rewrite": progress.get("warehouse_rewrite", {}),
+        "byte_scan": progress.get("byte_scan", {}),
         "verification": [c.as_dict() for c in checks],
         "verified": all(c.passed for c in checks),
     }

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 
+from exports.contract import escape_literal
 from tenantproof.core.home import Home
 from tenantproof.core.sources import FORMAT_SUFFIXES, SOURCES, Source
 from tenantproof.erasure.redaction import (
@@ -176,3 +177,66 @@ def delivered_folders(home: Home, tenant_id: str) -> list[Path]:
     """The tenant's bundles delivered to recipients (``<outbox>/<recipient>/<region>/<tenant>``,
     exports.delivery): removed with its published bundles."""
     return sorted(p for p in home.outbox.glob(f"*/*/{tenant_id}") if p.is_dir())
+
+
+# An e-mail address as the byte scan looks for it (lowercase; RE2 and Python alike).
+EMAIL_RE = r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+"
+
+
+def _addresses(
+    con: duckdb.DuckDBPyConnection, table: Table, where: str, ids: Identifiers
+) -> set[str]:
+    found: set[str] = set()
+    for column in table.text_columns:
+        sql = (
+            f"select distinct unnest(regexp_extract_all(lower(\"{column}\"), '{EMAIL_RE}')) "
+            f"from {table.name} where contains(\"{column}\", '@') and ({where})"
+        )
+        found |= {r[0] for r in con.execute(sql, sql_params(ids, sql)).fetchall() if r[0]}
+    return found
+
+
+def tenant_contacts(
+    con: duckdb.DuckDBPyConnection, ids: Identifiers
+) -> tuple[list[str], list[str]]:
+    """The tenant's e-mail addresses and domains, for the byte scan: the addresses in its own
+    rows that no other row holds (not the platform's staff, who act for every tenant), and
+    their domains that no other row's address has."""
+    own: set[str] = set()
+    other: set[str] = set()
+    for table in warehouse_tables(con):
+        if table.view or not table.text_columns:
+            continue
+        owned = table.owned()
+        if owned:
+            own |= _addresses(con, table, f"coalesce({owned}, false)", ids)
+            other |= _addresses(con, table, f"not coalesce({owned}, false)", ids)
+        else:
+            other |= _addresses(con, table, "true", ids)
+    addresses = sorted(own - other)
+    others_domains = {a.split("@", 1)[1] for a in other}
+    domains = sorted({a.split("@", 1)[1] for a in addresses} - others_domains)
+    return addresses, domains
+
+
+def contact_cells(
+    con: duckdb.DuckDBPyConnection, addresses: list[str], domains: list[str]
+) -> dict[str, int]:
+    """Per table, the rows left with a text cell holding one of the tenant's addresses or
+    domains (SQL sees what compressed storage hides from a byte scan)."""
+    needles = sorted({*addresses, *domains}, key=lambda n: (-len(n), n))
+    if not needles:
+        return {}
+    pattern = "(" + "|".join(escape_literal(n) for n in needles) + ")"
+    out = {}
+    for table in warehouse_tables(con):
+        if table.view or not table.text_columns:
+            continue
+        cells = " or ".join(
+            f'coalesce(regexp_matches(lower("{c}"), $pattern), false)' for c in table.text_columns
+        )
+        n = con.execute(f"select count(*) from {table.name} where {cells}", {"pattern": pattern})
+        found = n.fetchone()[0]
+        if found:
+            out[table.name] = int(found)
+    return out

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -95,7 +96,15 @@ def rewrite_parquet(path: Path, ids: Identifiers) -> tuple[pa.Table | None, int,
             table = table.filter(pc.invert(owned))
     changed = pa.array([False] * table.num_rows, pa.bool_())
     for i, column in enumerate(table.schema):
-        if not pa.types.is_string(column.type) or table.num_rows == 0:
+        if table.num_rows == 0:
+            continue
+        if _is_string_list(column.type):
+            new_list, differs = _redacted_lists(table.column(i).combine_chunks(), ids)
+            if differs is not None:
+                table = table.set_column(i, column, new_list)
+                changed = pc.or_(changed, differs)
+            continue
+        if not pa.types.is_string(column.type):
             continue
         values = table.column(i)
         hits = pc.match_substring_regex(values, ids.own_substring).fill_null(False)
@@ -108,6 +117,38 @@ def rewrite_parquet(path: Path, ids: Identifiers) -> tuple[pa.Table | None, int,
             changed = pc.or_(changed, differs.combine_chunks())
     redacted = pc.sum(changed.cast(pa.int64())).as_py() or 0
     return (table if removed or redacted else None), removed, redacted
+
+
+def _is_string_list(typ: pa.DataType) -> bool:
+    return (pa.types.is_list(typ) or pa.types.is_large_list(typ)) and pa.types.is_string(
+        typ.value_type
+    )
+
+
+def _redacted_lists(
+    lists: pa.ListArray, ids: Identifiers
+) -> tuple[pa.ListArray, pa.BooleanArray | None]:
+    """A list-of-strings column (e.g. the tenants a drift flag affects) with the tenant's
+    identifiers redacted in its elements, and which rows changed (None: none did)."""
+    if lists.offset:
+        lists = lists.take(pa.array(np.arange(len(lists))))  # a slice, made whole
+    values = lists.values
+    if len(values) == 0:
+        return lists, None
+    hits = pc.match_substring_regex(values, ids.own_substring).fill_null(False)
+    if not pc.any(hits).as_py():
+        return lists, None
+    new = ids.arrow_redacted(values)
+    differs = pc.not_equal(new, values).fill_null(False)
+    if not pc.any(differs).as_py():
+        return lists, None
+    rebuilt = type(lists).from_arrays(
+        lists.offsets, pc.if_else(differs, new, values), mask=lists.is_null()
+    )
+    # offsets index .values (the whole child array, even of a slice)
+    seen = np.concatenate([[0], np.cumsum(differs.to_numpy(zero_copy_only=False))])
+    offsets = lists.offsets.to_numpy()
+    return rebuilt, pa.array(seen[offsets[1:]] - seen[offsets[:-1]] > 0, pa.bool_())
 
 
 def rewrite_landing_file(
