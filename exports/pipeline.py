@@ -135,26 +135,8 @@ def export_bundles(
     swept = sweep_leftovers(home, roots, running=run_id)
     if swept:
         log(f"removed {describe(swept)}")
+    # the run's staging is locked while it runs and removed when it ends, however it ends
     with run_staging(home, run_id) as staging_root:
-        return _export(
-            con, home, tenants, periods, policy, run_id, log, signer, keys, staging_root, roots
-        )
-
-
-def _export(
-    con: duckdb.DuckDBPyConnection,
-    home: Home,
-    tenants: Sequence[str],
-    periods: Sequence[str],
-    policy: Policy,
-    run_id: str,
-    log: Log,
-    signer: ExportSigner | None,
-    keys: KeyProvider | None,
-    staging_root: Path,
-    roots: dict[str, Path],
-) -> ExportReport:
-    try:
         keys = keys or LocalEncryptionKeys(home.keys / KEY_STORE)
         timer = PhaseTimer()
         scoped.install(con)
@@ -209,16 +191,19 @@ def _export(
             }
             for bundle in staged
         }
-        columns_by_bundle = {
-            bundle.key: {
-                name: cols
-                for name, path in bundle.files.items()
-                if (cols := file_columns(path)) is not None
-            }
-            for bundle in staged
+        # each file's columns, before encryption; the files of one name (kind and format) are
+        # written by one COPY, so they share one schema, read once
+        first_files = {}
+        for bundle in staged:
+            for name, path in bundle.files.items():
+                first_files.setdefault(name, path)
+        columns = {
+            name: cols
+            for name, path in first_files.items()
+            if (cols := file_columns(path)) is not None
         }
         with timer.phase("encrypt"):
-            sealed_by_bundle = _encrypt_all(staged, policy, keys, staging_root)
+            sealed_by_bundle = _encrypt_all(staged, policy, keys)
         run_manifests: dict[str, dict[str, Path]] = {}  # tenant -> period -> manifest of this run
         for bundle in sorted(staged, key=lambda b: (b.tenant_id, b.period)):
             file_rows = rows_by_bundle[bundle.key]
@@ -234,7 +219,7 @@ def _export(
                     chain=chain_links(targets[bundle.key].parent, bundle.period, mine),
                     signer=signer,
                     fingerprint=fingerprints[bundle.key],
-                    columns=columns_by_bundle[bundle.key],
+                    columns=columns,
                     encryption_required=requires_encryption(bundle, policy),
                 )
                 if sealed:
@@ -258,9 +243,6 @@ def _export(
         if failure_report is not None:
             raise ValidationFailed(result, failure_report, report)
         return report
-    except BaseException:  # a failed or killed run leaves no staged file behind
-        shutil.rmtree(staging_root, ignore_errors=True)
-        raise
 
 
 def _withhold(
@@ -299,23 +281,17 @@ def _withhold(
 
 
 def _encrypt_all(
-    staged: Sequence[StagedBundle], policy: Policy, keys: KeyProvider, staging_root: Path
+    staged: Sequence[StagedBundle], policy: Policy, keys: KeyProvider
 ) -> dict[str, dict | None]:
     """After validation, before the manifests: every bundle whose class requires it, on a
     thread per core (pyarrow and AES release the GIL). A file that does not decrypt back to the
     validated plaintext (or a key that cannot be had) stops the run: nothing published."""
-    try:
-        fetched = FetchedKeys(
-            {
-                tenant: keys.key_for(tenant)
-                for tenant in sorted(
-                    {b.tenant_id for b in staged if requires_encryption(b, policy)}
-                )
-            }
-        )
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            sealed = pool.map(lambda b: encrypt_bundle(b, policy, fetched), staged)
-            return {bundle.key: result for bundle, result in zip(staged, sealed, strict=True)}
-    except BaseException:
-        shutil.rmtree(staging_root, ignore_errors=True)
-        raise
+    fetched = FetchedKeys(
+        {
+            tenant: keys.key_for(tenant)
+            for tenant in sorted({b.tenant_id for b in staged if requires_encryption(b, policy)})
+        }
+    )
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        sealed = pool.map(lambda b: encrypt_bundle(b, policy, fetched), staged)
+        return {bundle.key: result for bundle, result in zip(staged, sealed, strict=True)}

@@ -17,6 +17,7 @@ import errno
 import os
 import shutil
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 
 from exports.bundle import StagedBundle
@@ -75,6 +76,7 @@ def exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
+@cache
 def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 

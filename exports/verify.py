@@ -193,6 +193,18 @@ def _fields(doc: dict[str, Any], where: str, wanted: dict[str, str]) -> list[str
     return problems
 
 
+def _objects_problems(items: Any, label: str, sep: str, wanted: dict[str, str]) -> list[str]:
+    """``_fields`` for each entry of a list of objects (nothing when it is not a list: its
+    caller names that), each problem prefixed ``<label>[i]<sep>``."""
+    problems: list[str] = []
+    for i, entry in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(entry, dict):
+            problems.append(f"{label}[{i}] is not an object")
+        else:
+            problems += _fields(entry, f"{label}[{i}]{sep}", wanted)
+    return problems
+
+
 def _safe_name(name: str) -> bool:
     """A file name inside the bundle folder: no path, so nothing outside the bundle is read."""
     return name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name
@@ -328,17 +340,12 @@ def certificate_problems(doc: dict[str, Any], name: str) -> list[str]:
             problems.append(f"tables[{i}] is not an object")
         elif (problem := _field_problem(row.get("table"), "text")) is not None:
             problems.append(f"tables[{i}]: table {problem}")
-    for i, entry in enumerate(
-        doc["bundles_removed"] if isinstance(doc.get("bundles_removed"), list) else []
-    ):
-        if not isinstance(entry, dict):
-            problems.append(f"bundles_removed[{i}] is not an object")
-        else:
-            problems += _fields(
-                entry,
-                f"bundles_removed[{i}]: ",
-                {"bundle": "text", "manifest_sha256": "sha256"},
-            )
+    problems += _objects_problems(
+        doc.get("bundles_removed"),
+        "bundles_removed",
+        ": ",
+        {"bundle": "text", "manifest_sha256": "sha256"},
+    )
     checks = doc.get("verification")
     if checks == []:
         problems.append(f"{name}: verification records no check (at least one is required)")
@@ -942,15 +949,13 @@ def _index_payload(
         if isinstance(payload, dict)
         else [f"{path.name}: the payload is not a JSON object"]
     )
-    for i, entry in enumerate(payload.get("periods") if not structure else []):
-        if not isinstance(entry, dict):
-            structure.append(f"{path.name}: periods[{i}] is not an object")
-        else:
-            structure += _fields(
-                entry,
-                f"{path.name}: periods[{i}].",
-                {"period": "text", "manifest_sha256": "sha256"},
-            )
+    if not structure:
+        structure = _objects_problems(
+            payload["periods"],
+            f"{path.name}: periods",
+            ".",
+            {"period": "text", "manifest_sha256": "sha256"},
+        )
     if structure:
         return None, [*problems, *structure], []
     ok = [f"index signed ({contract.ALGORITHM}, key sha256 {key_fingerprint(key)[:16]})"]
