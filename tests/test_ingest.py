@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -325,8 +326,8 @@ def _reader_skips_a_record(monkeypatch: pytest.MonkeyPatch) -> None:
     """A reader that drops a record on the way in (as one set to skip what it cannot read)."""
     parse = ingest.PARSERS["jsonl"]
 
-    def lossy(con, source, path, seq):
-        parsed = parse(con, source, path, seq)
+    def lossy(con, *args):
+        parsed = parse(con, *args)
         con.execute("delete from _parsed where _line = 2")
         return parsed
 
@@ -406,12 +407,10 @@ def test_reconcile_counts_rows_where_they_are_not_in_the_ledger(landing: Path, t
     assert (audit.read, audit.loaded, audit.quarantined, audit.balanced) == (3, 1, 1, False)
 
 
-# -- fields a file carries that its source does not declare are named, not dropped silently --
+# -- fields a file carries that its mapping does not read are named and kept, never dropped --
 
 
-def test_undeclared_fields_are_named_per_file_and_the_declared_ones_load(
-    landing: Path, tmp_path: Path
-):
+def test_unmapped_fields_are_named_per_file_and_kept_on_the_row(landing: Path, tmp_path: Path):
     from orchestration.ingest import _metadata
 
     # every line a JSON object (DuckDB's reader), the extra field on the last line only
@@ -432,8 +431,10 @@ def test_undeclared_fields_are_named_per_file_and_the_declared_ones_load(
         "audit_events/b.jsonl": ["colour"],
     }
     assert audit.warnings() == [
-        "audit_events/a.jsonl: field(s) colour, size not declared for audit_events: not loaded",
-        "audit_events/b.jsonl: field(s) colour not declared for audit_events: not loaded",
+        "audit_events/a.jsonl: field(s) colour, size not mapped by audit_events: kept as JSON "
+        "in raw.audit_events._unmapped",
+        "audit_events/b.jsonl: field(s) colour not mapped by audit_events: kept as JSON in "
+        "raw.audit_events._unmapped",
     ]
     assert audit.metadata()["files_with_unexpected_fields"] == 2
     assert [(r[0], r[4]) for r in ledger(con, "audit_events")] == [
@@ -441,16 +442,26 @@ def test_undeclared_fields_are_named_per_file_and_the_declared_ones_load(
         ("audit_events/b.jsonl", '["colour"]'),
         ("audit_events/c.jsonl", "[]"),
     ]
-    loaded = "select event_id, tenant_id, details from raw.audit_events order by 1"
+    loaded = (
+        "select event_id, tenant_id, details, _unmapped, _source, _source_version "
+        "from raw.audit_events order by 1"
+    )
     assert con.execute(loaded).fetchall() == [
-        ("e1", "t1", None),
-        ("e2", "t1", None),
-        ("e3", "t1", None),
-        ("e4", "t1", '{"tenant_id":"t2"}'),
-        ("e5", "t1", None),
+        ("e1", "t1", None, None, "audit_events", 1),
+        ("e2", "t1", None, None, "audit_events", 1),
+        ("e3", "t1", None, '{"colour":"red","size":3}', "audit_events", 1),
+        ("e4", "t1", '{"tenant_id":"t2"}', '{"colour":"blue"}', "audit_events", 1),
+        ("e5", "t1", None, None, "audit_events", 1),
     ]
+    # each row's record hash is the sha256 of its line as delivered
+    lines = (landing / "audit_events" / "a.jsonl").read_text().splitlines()
+    hashes = con.execute(
+        "select _record_sha256 from raw.audit_events where _file = 'audit_events/a.jsonl' "
+        "order by _line"
+    ).fetchall()
+    assert hashes == [(hashlib.sha256(line.encode()).hexdigest(),) for line in lines]
     meta = _metadata(audit, {})
-    assert meta["unexpected_fields"].value == audit.unexpected_fields()
+    assert meta["unmapped_fields"].value == audit.unexpected_fields()
     assert evidence.unexpected_fields() == {"evidence_events/v.parquet": ["scanner_build"]}
     assert (evidence.loaded, evidence.quarantined) == (1, 0)
 

@@ -62,9 +62,10 @@ def reconcile(con: duckdb.DuckDBPyConnection) -> list[SourceReconciliation]:
     for source in SOURCES:
         read, loaded, quarantined = con.execute(
             f"""select
-                (select coalesce(sum(rows_read), 0) from {LEDGER} where source = $s),
+                (select coalesce(sum(rows_read), 0) from {LEDGER}
+                 where coalesce(entity, source) = $s),
                 (select count(*) from raw.{source}),
-                (select count(*) from raw.quarantine where source = $s)""",
+                (select count(*) from raw.quarantine where coalesce(entity, source) = $s)""",
             {"s": source},
         ).fetchone()
         tenant_rows = _counted(con, source, "tenant_rows") or 0

@@ -39,10 +39,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from orchestration import runner
+    from tenantproof.cli.source_commands import checked_mappings
+    from tenantproof.ingest.landing import unclaimed_files
 
     settings = args.settings
+    mappings = checked_mappings(settings)
     runner.build(settings)
     print(runner.summary(settings.home))
+    unread = unclaimed_files(settings.home.landing, mappings)
+    if unread:
+        print(f"not read: {len(unread)} landing file(s) (see `tenantproof sources list`):")
+        for line in unread[:20]:
+            print(f"  {line}")
+        if len(unread) > 20:
+            print(f"  ... and {len(unread) - 20} more")
     return 0
 
 
@@ -240,8 +250,10 @@ def parser() -> argparse.ArgumentParser:
     dt.add_argument("--requested-by", help="who asked (default: the current user)")
     dt.set_defaults(func=cmd_delete_tenant)
     from tenantproof.cli.policy_commands import add_commands  # artefacts, release-gate, ...
+    from tenantproof.cli.source_commands import add_commands as add_source_commands
 
     add_commands(sub)
+    add_source_commands(sub)
     return p
 
 

@@ -54,6 +54,11 @@ class Home:
         return self.root / "landing"
 
     @property
+    def sources(self) -> Path:
+        """The platform's own source mappings (docs/SOURCES.md), beside the shipped ones."""
+        return self.root / "sources"
+
+    @property
     def warehouse(self) -> Path:
         return self.root / "warehouse" / WAREHOUSE_FILE
 

@@ -1,7 +1,10 @@
-"""The landing sources: their formats, declared column types and attribution rules.
+"""The canonical entities: the raw tables landing records become, their column types and
+attribution rules.
 
-This is the one place that says which columns a source has. Ingest, the dbt source definitions
-(``models/staging/_raw__sources.yml``) and the tests all follow it.
+This is the one place that says which columns an entity has. The source mappings
+(``sources/*.yml``, ``tenantproof.ingest.mapping``) map each vendor's records onto them; ingest,
+the dbt source definitions (``models/staging/_raw__sources.yml``) and the tests all follow it.
+Each entity has a shipped mapping of the same name that reads tenantproof's own landing format.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ class Attribution(Enum):
 
 @dataclass(frozen=True)
 class Source:
+    """A canonical entity (its raw table). ``format``: the format of its own landing files (the
+    shipped mapping of the same name); ``replaces``: a later row with the same key replaces the
+    earlier one (a registry), instead of being a duplicate."""
+
     name: str
     format: str  # jsonl | csv | parquet
     key: str
@@ -44,6 +51,7 @@ class Source:
     attribution: Attribution
     required: tuple[str, ...] = ()
     json_columns: tuple[str, ...] = field(default=())  # kept as JSON text
+    replaces: bool = False
 
     @property
     def raw_table(self) -> str:
@@ -64,6 +72,27 @@ TENANTS = Source(
     },
     attribution=Attribution.REGISTRY,
     required=("tenant_id", "tenant_name", "tenant_class", "residency_region"),
+    replaces=True,
+)
+
+# The lookup of tenant attribution (docs/SOURCES.md): which tenant a vendor's key belongs to (an
+# AWS account id, an Okta org, a GitHub organisation, a Kubernetes namespace), per namespace
+# (``lookup``), or that the key is the platform's own (global_scope with a justification).
+TENANT_SOURCE_ACCOUNTS = Source(
+    name="tenant_source_accounts",
+    format="csv",
+    key="entry_id",
+    columns={
+        "entry_id": "VARCHAR",
+        "lookup": "VARCHAR",
+        "source_key": "VARCHAR",
+        "tenant_id": "VARCHAR",
+        "global_scope": "VARCHAR",
+        "scope_justification": "VARCHAR",
+    },
+    attribution=Attribution.TENANT_OR_GLOBAL,
+    required=("entry_id", "lookup", "source_key"),
+    replaces=True,
 )
 
 AUDIT_EVENTS = Source(
@@ -156,7 +185,15 @@ INCIDENTS = Source(
 )
 
 SOURCES: dict[str, Source] = {
-    s.name: s for s in (TENANTS, AUDIT_EVENTS, ACCESS_HISTORY, EVIDENCE_EVENTS, INCIDENTS)
+    s.name: s
+    for s in (
+        TENANTS,
+        TENANT_SOURCE_ACCOUNTS,
+        AUDIT_EVENTS,
+        ACCESS_HISTORY,
+        EVIDENCE_EVENTS,
+        INCIDENTS,
+    )
 }
 EVENT_SOURCES: tuple[Source, ...] = (AUDIT_EVENTS, ACCESS_HISTORY, EVIDENCE_EVENTS, INCIDENTS)
 FORMAT_SUFFIXES = {"jsonl": (".jsonl", ".ndjson"), "csv": (".csv",), "parquet": (".parquet",)}

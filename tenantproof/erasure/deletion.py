@@ -46,6 +46,7 @@ from tenantproof.core.files import write_atomic
 from tenantproof.core.home import Home
 from tenantproof.core.sources import SOURCES
 from tenantproof.core.warehouse import connect
+from tenantproof.core.warehouse import sql_literal as _q
 from tenantproof.erasure.bytescan import (
     KINDS,
     TENANT_ID,
@@ -83,10 +84,13 @@ from tenantproof.erasure.redaction import (
 from tenantproof.erasure.rewrite import (
     rewrite_file,
     rewrite_landing_file,
+    rewrite_lines,
 )
 from tenantproof.erasure.sqlite_scrub import dagster_remnants, own_run_exemptions, scrub_dagster
+from tenantproof.ingest.landing import scan_landing
 from tenantproof.ingest.ledger import LEDGER, unledger_quarantined, unledger_rows
 from tenantproof.ingest.load import ensure_schema
+from tenantproof.ingest.mapping import load_mappings
 from tenantproof.ingest.registry import publish_registry
 
 PROGRESS = "progress.json"
@@ -293,10 +297,12 @@ class _Deletion:
                 continue  # the registry replaces rows on re-registration: no per-file balance
             loaded, quarantined = self.con.execute(
                 f"""select
-                    (select coalesce(sum(rows_loaded), 0) from {LEDGER} where source = $s)
+                    (select coalesce(sum(rows_loaded), 0) from {LEDGER}
+                     where coalesce(entity, source) = $s)
                     - (select count(*) from {source.raw_table}),
-                    (select coalesce(sum(rows_quarantined), 0) from {LEDGER} where source = $s)
-                    - (select count(*) from {QUARANTINE} where source = $s)""",
+                    (select coalesce(sum(rows_quarantined), 0) from {LEDGER}
+                     where coalesce(entity, source) = $s)
+                    - (select count(*) from {QUARANTINE} where coalesce(entity, source) = $s)""",
                 {"s": source.name},
             ).fetchone()
             out[source.name] = [int(loaded), int(quarantined)]
@@ -387,10 +393,36 @@ class _Deletion:
             ],
         )
 
+    def capture_lineage(self) -> None:
+        """Before the warehouse loses them: the landing lines the tenant's rows were loaded from
+        by sources whose records do not name their tenant (a lookup, a delivery folder), per
+        file. The landing step removes exactly those; a rerun adds what a later build loaded."""
+        lineage = self.progress["landing"].setdefault("lineage", {})
+        native = ", ".join(_q(name) for name in SOURCES)
+        parts = [
+            f"select _source, _file, _line from {s.raw_table} where tenant_id = $tenant_id "
+            f"and _source is not null and _source not in ({native})"
+            for s in SOURCES.values()
+            if "tenant_id" in s.columns
+        ]
+        parts.append(
+            f"select source, file, line from {QUARANTINE} where tenant_hint = $tenant_id "
+            f"and line is not null and source not in ({native})"
+        )
+        sql = (
+            "select s, f, list(distinct l order by l) from (" + " union all ".join(parts) + ") "
+            "t(s, f, l) group by s, f order by f"
+        )
+        for source, file, lines in self.con.execute(sql, sql_params(self.ids, sql)).fetchall():
+            entry = lineage.setdefault(file, {"source": source, "lines": []})
+            entry["lines"] = sorted(set(entry["lines"]) | set(lines))
+        self.save()
+
     def step_warehouse(self) -> None:
         """One transaction: the ledger follows the rows, every table loses the tenant's rows,
         every other row that names the tenant is redacted."""
         con, ids = self.con, self.ids
+        self.capture_lineage()
         con.execute("begin transaction")
         try:
             sql = f"delete from {LEDGER} where {declared_sql('path')}"
@@ -470,6 +502,57 @@ class _Deletion:
                     old_sha,
                     previous_new or old_sha,
                 ],
+            )
+            write_atomic(path, new)
+        self.rewrite_lineage()
+
+    def vendor_files(self) -> Iterator[tuple[str, Path, Any]]:
+        """(source, path, read) of every landing file a vendor's mapping reads: sources whose
+        records do not name their tenant, so their files are rewritten by lineage."""
+        mappings = load_mappings(self.home)
+        for mapping in mappings:
+            if mapping.name in SOURCES:
+                continue
+            for path in scan_landing(self.home.landing, mapping, mappings).files:
+                rel = path.relative_to(self.home.landing).as_posix()
+                yield mapping.name, path, mapping.read_for(rel)
+
+    def rewrite_lineage(self) -> None:
+        """Vendor files lose the tenant's records by their lineage (the lines its loaded and
+        quarantined rows came from) and the tenant's identifiers in the rest; the ledger entry
+        follows the new sha256, so the rewritten file does not load again as new."""
+        record = self.progress["landing"]
+        lineage = record.get("lineage", {})
+        for source, path, read in self.vendor_files():
+            rel = path.relative_to(self.home.landing).as_posix()
+            lines = set(lineage.get(rel, {}).get("lines", ()))
+            if rel in record["rewritten"]:
+                lines = set()  # removed already (a rerun): only redaction is left to do
+            try:
+                new, removed, redacted = rewrite_lines(
+                    path, read.format, lines, self.ids, read.records
+                )
+            except (OSError, ValueError, EOFError, pa.ArrowException) as exc:
+                record.setdefault("unreadable", {})[rel] = str(exc)[:300]
+                continue
+            record.get("unreadable", {}).pop(rel, None)
+            if new is None:
+                continue
+            old_sha = sha256_file(path)
+            entry = record["rewritten"].setdefault(
+                rel,
+                {
+                    "source": source,
+                    "sha256_before": old_sha,
+                    "records_removed": removed,
+                    "records_redacted": redacted,
+                },
+            )
+            entry["sha256_after"] = hashlib.sha256(new).hexdigest()
+            self.save()
+            self.con.execute(
+                f"update {LEDGER} set sha256 = ? where source = ? and sha256 = ?",
+                [entry["sha256_after"], source, old_sha],
             )
             write_atomic(path, new)
 
@@ -710,6 +793,17 @@ class _Deletion:
         checks.append(Check("bytes: files that could not be read", query, len(result.unreadable)))
         return checks
 
+    def lineage_left(self) -> int:
+        """Files of the lineage that still hold the tenant's lines: not rewritten yet."""
+        record = self.progress["landing"]
+        left = 0
+        for rel in record.get("lineage", {}):
+            path = self.home.landing / rel
+            done = record["rewritten"].get(rel, {}).get("sha256_after")
+            if path.is_file() and (done is None or sha256_file(path) != done):
+                left += 1
+        return left
+
     def file_checks(self) -> list[Check]:
         owned = named = unreadable = 0
         for source, path in landing_candidates(self.home, self.tenant):
@@ -719,6 +813,13 @@ class _Deletion:
                 unreadable += 1
                 continue
             owned, named = owned + removed, named + redacted
+        for _, path, read in self.vendor_files():
+            try:
+                _, _, redacted = rewrite_lines(path, read.format, set(), self.ids, read.records)
+            except (OSError, ValueError, EOFError, pa.ArrowException):
+                unreadable += 1
+                continue
+            named += redacted
         derived_owned = derived_named = derived_unreadable = 0
         for fmt, path in derived_files(self.home):
             try:
@@ -743,6 +844,11 @@ class _Deletion:
                 len(declared_folders(self.home, self.tenant)),
             ),
             Check("landing: records of the tenant", "scan of every landing file", owned),
+            Check(
+                "landing: vendor files still holding the tenant's loaded lines",
+                "lineage of the rows (file, line) of sources that do not name their tenant",
+                self.lineage_left(),
+            ),
             Check("landing: records naming the tenant", "scan of every landing file", named),
             Check("landing: files that cannot be read", "scan of every landing file", unreadable),
             Check(

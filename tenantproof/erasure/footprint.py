@@ -133,11 +133,15 @@ def redact_table(con: duckdb.DuckDBPyConnection, table: Table, ids: Identifiers)
     return con.execute(sql, sql_params(ids, sql)).fetchone()[0]
 
 
-def declared_folders(home: Home, tenant_id: str) -> list[tuple[Source, Path]]:
+def declared_folders(home: Home, tenant_id: str) -> list[tuple[str, Path]]:
+    """The tenant's own delivery folders, ``landing/<folder>/tenants/<tenant_id>/``, of any
+    source (a vendor's, such as okta/, as well as the entities' own)."""
+    if not home.landing.is_dir():
+        return []
     return [
-        (s, home.landing / s.name / DECLARED_DIR / tenant_id)
-        for s in SOURCES.values()
-        if (home.landing / s.name / DECLARED_DIR / tenant_id).is_dir()
+        (top.name, top / DECLARED_DIR / tenant_id)
+        for top in sorted(home.landing.iterdir())
+        if not top.is_symlink() and (top / DECLARED_DIR / tenant_id).is_dir()
     ]
 
 

@@ -24,13 +24,16 @@ and mode), so changing any of them makes it new again.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
-from tenantproof.core.sources import FORMAT_SUFFIXES, Source
+from tenantproof.ingest.mapping import Mapping
 
 SYMLINK_OUTSIDE = "symlink_outside_landing"
 SYMLINK_INSIDE = "symlink_in_landing"
@@ -59,24 +62,16 @@ class Refusal:
 
 @dataclass
 class LandingScan:
-    files: list[Path] = field(default_factory=list)  # of the source's format: to read
-    ignored: list[Path] = field(default_factory=list)  # of no format the source reads
+    files: list[Path] = field(default_factory=list)  # the mapping reads them
+    ignored: list[Path] = field(default_factory=list)  # in its folder, of no read it declares
     links: list[Path] = field(default_factory=list)  # symbolic links: refused, never followed
     unlisted: list[tuple[Path, OSError]] = field(default_factory=list)  # folders not listable
+    contested: list[tuple[Path, str]] = field(default_factory=list)  # also another's: not read
 
 
-def scan_landing(landing: Path, source: Source) -> LandingScan:
-    """The source's landing folder walked without following a link, each list in path order.
-    Names starting with "." (editors' temporary and lock files, which may be dangling links)
-    are skipped."""
-    scan = LandingScan()
-    folder = landing / source.name
-    if folder.is_symlink():
-        scan.links.append(folder)
-        return scan
-    if not folder.is_dir():
-        return scan
-    suffixes = FORMAT_SUFFIXES[source.format]
+def _walk(folder: Path, scan: LandingScan) -> Iterator[tuple[Path, os.DirEntry]]:
+    """The regular files and links under ``folder`` (never following a link), skipping names
+    that start with "." (editors' temporary and lock files, which may be dangling links)."""
     pending = [folder]
     while pending:
         current = pending.pop()
@@ -87,33 +82,100 @@ def scan_landing(landing: Path, source: Source) -> LandingScan:
             continue
         for entry in entries:
             path = Path(entry.path)
-            if entry.is_symlink():
-                if not entry.name.startswith("."):
-                    scan.links.append(path)
-            elif entry.is_dir(follow_symlinks=False):
-                pending.append(path)
-            elif entry.name.startswith("."):
+            if entry.name.startswith("."):
                 continue
-            elif entry.is_file(follow_symlinks=False) and entry.name.endswith(suffixes):
-                scan.files.append(path)
-            else:  # another format, or not a regular file (a pipe would block the reader)
-                scan.ignored.append(path)
+            if not entry.is_symlink() and entry.is_dir(follow_symlinks=False):
+                pending.append(path)
+            else:
+                yield path, entry
+
+
+def scan_landing(landing: Path, mapping: Mapping, others: Iterable[Mapping] = ()) -> LandingScan:
+    """The mapping's landing folders walked without following a link, each list in path order.
+    A file another mapping reads too is read by neither (``contested``); a link whose path a
+    read matches, or a link to a folder, is refused."""
+    scan = LandingScan()
+    rivals = [m for m in others if m.name != mapping.name]
+    for name in mapping.folders:
+        folder = landing / name
+        if folder.is_symlink():
+            scan.links.append(folder)
+            continue
+        if not folder.is_dir():
+            continue
+        for path, entry in _walk(folder, scan):
+            rel = path.relative_to(landing).as_posix()
+            read = mapping.read_for(rel)
+            if entry.is_symlink():
+                if read is not None or not os.path.isfile(path):
+                    scan.links.append(path)
+                else:
+                    scan.ignored.append(path)
+            elif read is None or not entry.is_file(follow_symlinks=False):
+                scan.ignored.append(path)  # another format, or a pipe (it would block the reader)
+            else:
+                claimed = [m.name for m in rivals if m.read_for(rel) is not None]
+                if claimed:
+                    scan.contested.append((path, ", ".join(claimed)))
+                else:
+                    scan.files.append(path)
     for paths in (scan.files, scan.ignored, scan.links):
         paths.sort()
     scan.unlisted.sort(key=lambda item: item[0])
+    scan.contested.sort()
     return scan
+
+
+def unclaimed_files(landing: Path, mappings: Iterable[Mapping]) -> list[str]:
+    """Landing files (relative paths) that no mapping reads, with why: named by the build, so a
+    delivery in a format nothing reads is never skipped in silence."""
+    mappings = list(mappings)
+    out: list[str] = []
+    if not landing.is_dir():
+        return out
+    scan = LandingScan()
+    for path, entry in _walk(landing, scan):
+        rel = path.relative_to(landing).as_posix()
+        readers = [m.name for m in mappings if m.read_for(rel) is not None]
+        if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
+            continue  # links are quarantined by their folder's source
+        if not readers:
+            out.append(f"{rel}: no source mapping reads it")
+        elif len(readers) > 1:
+            out.append(f"{rel}: read by {len(readers)} source mappings ({', '.join(readers)})")
+    return sorted(out)
+
+
+def open_delivered(path: Path) -> IO[bytes]:
+    """A landing file's bytes, through gzip for a .gz file."""
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+
+
+def gzip_broken(path: Path) -> bool:
+    """True when a .gz file's stream is broken (DuckDB reports that as an I/O error, which
+    would otherwise stop the load instead of refusing the file)."""
+    if not path.name.endswith(".gz"):
+        return False
+    try:
+        with open_delivered(path) as fh:
+            while fh.read(1024 * 1024):
+                pass
+    except (OSError, EOFError):
+        return True
+    return False
 
 
 def _digest(*parts: object) -> str:
     return hashlib.sha256("\0".join(str(p) for p in parts).encode()).hexdigest()
 
 
-def link_refusal(landing: Path, source: Source, link: Path) -> tuple[str, Refusal]:
+def link_refusal(landing: Path, link: Path) -> tuple[str, Refusal]:
     """The ledger key and the refusal of a symbolic link. Its target is resolved, never
-    opened."""
+    opened. Its own folder is the first folder of its path under landing."""
     rel = link.relative_to(landing)
     written = os.readlink(link)
-    own = landing.resolve() / source.name
+    folder = rel.parts[0]
+    own = landing.resolve() / folder
     try:
         target: Path | None = link.resolve()
     except (OSError, RuntimeError):  # a loop of links
@@ -123,11 +185,11 @@ def link_refusal(landing: Path, source: Source, link: Path) -> tuple[str, Refusa
     if target is None:
         reason = f"symbolic link to {written} that does not resolve (a loop): not read"
         return key, Refusal(SYMLINK_OUTSIDE, reason, facts)
-    if link == landing / source.name or not target.is_relative_to(own):
+    if link == landing / folder or not target.is_relative_to(own):
         root = landing.resolve()
         shown = target.relative_to(root) if target.is_relative_to(root) else target
         reason = (
-            f"symbolic link to {shown}, outside landing/{source.name}/: not read "
+            f"symbolic link to {shown}, outside landing/{folder}/: not read "
             "(links in landing are not followed; deliver the file itself)"
         )
         return key, Refusal(SYMLINK_OUTSIDE, reason, facts)
@@ -175,8 +237,11 @@ def not_text(path: Path, fmt: str) -> Refusal | None:
     word stays under 10%). A text file with a few bad lines is read, and those lines are
     quarantined with their numbers; a binary tail after a text head is read line by line too
     (the check reads one block, not the file)."""
-    with path.open("rb") as fh:
-        head = fh.read(SNIFF_BYTES)
+    try:
+        with open_delivered(path) as fh:
+            head = fh.read(SNIFF_BYTES)
+    except (OSError, EOFError) as exc:  # not gzip, or cut short
+        return Refusal(UNREADABLE_FILE, f"cannot be read as gzip: {exc}", _size(path))
     if not head:
         return None
     facts = _size(path)

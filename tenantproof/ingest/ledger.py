@@ -24,13 +24,15 @@ def unledger_rows(
     counts_sql: str,
     params: Sequence[Any] | Mapping[str, Any] = (),
 ) -> None:
-    """Rows removed from a source's raw table leave their file's read and loaded counts.
-    ``counts_sql`` selects ``(_sha256, n)``: the removed rows per file."""
+    """Rows removed from an entity's raw table leave their file's read and loaded counts (the
+    ledger row of whichever source mapping loaded the file into it). ``counts_sql`` selects
+    ``(_sha256, n)``: the removed rows per file."""
     con.execute(
         f"""update {LEDGER} l set rows_read = l.rows_read - d.n,
                 rows_loaded = l.rows_loaded - d.n
             from ({counts_sql}) d
-            where l.source = {sql_literal(source)} and l.sha256 = d._sha256""",
+            where coalesce(l.entity, l.source) = {sql_literal(source)}
+              and l.sha256 = d._sha256""",
         params,
     )
 

@@ -17,7 +17,6 @@ its own data plane): a row in them for any other tenant is a cross-tenant write 
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from tenantproof.core.sources import SOURCES, Source
 from tenantproof.ingest.landing import (
     LandingScan,
     Refusal,
+    gzip_broken,
     link_refusal,
     not_text,
     scan_landing,
@@ -38,8 +38,11 @@ from tenantproof.ingest.landing import (
     unreadable,
 )
 from tenantproof.ingest.ledger import LEDGER
+from tenantproof.ingest.mapping import Mapping, load_mappings, mapping_for
 from tenantproof.ingest.parse import (
+    NOT_THE_FILE,
     PARSERS,
+    READER_FAILURES,
     Parsed,
     parsed_columns,
 )
@@ -49,20 +52,7 @@ DECLARED_DIR = "tenants"
 
 
 # Formats whose files must be text: one that is not is refused whole, not read line by line.
-TEXT_FORMATS = ("csv", "jsonl")
-# What a reader raises on a file it cannot read: the file is refused whole ...
-READER_FAILURES = (duckdb.Error, csv.Error)
-# ... unless the failure is not the file's (memory, an interrupt, I/O, DuckDB itself): then the
-# load stops, and the next one reads the file again.
-NOT_THE_FILE = (
-    duckdb.OutOfMemoryException,
-    duckdb.InterruptException,
-    duckdb.IOException,
-    duckdb.FatalException,
-    duckdb.InternalException,
-    duckdb.ConnectionException,
-    duckdb.TransactionException,
-)
+TEXT_FORMATS = ("csv", "jsonl", "json")
 
 
 class CountMismatch(RuntimeError):
@@ -83,9 +73,11 @@ class FileResult:
 
 @dataclass
 class IngestReport:
-    source: str
+    source: str  # the mapping's name
+    entity: str = ""
     files: list[FileResult] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)  # files in the folder of no known format
+    ignored: list[str] = field(default_factory=list)  # in its folders, of no read it declares
+    contested: list[str] = field(default_factory=list)  # another mapping reads them too
 
     @property
     def read(self) -> int:
@@ -100,14 +92,17 @@ class IngestReport:
         return sum(f.quarantined for f in self.files)
 
     def unexpected_fields(self) -> dict[str, list[str]]:
-        """Per file loaded, the fields it carries that the source does not declare."""
+        """Per file loaded, the fields it carries that no expression of the mapping reads."""
         return {f.path: f.unexpected_fields for f in self.files if f.unexpected_fields}
 
     def warnings(self) -> list[str]:
-        return [
-            f"{path}: field(s) {', '.join(names)} not declared for {self.source}: not loaded"
+        out = [
+            f"{path}: field(s) {', '.join(names)} not mapped by {self.source}: kept as JSON in "
+            f"raw.{self.entity or self.source}._unmapped"
             for path, names in self.unexpected_fields().items()
         ]
+        out += [f"{entry}: not read" for entry in self.contested]
+        return out
 
     def metadata(self) -> dict[str, int]:
         return {
@@ -116,6 +111,7 @@ class IngestReport:
             "files_quarantined": sum(f.status == "quarantined" for f in self.files),
             "files_already_loaded": sum(f.status == "already_loaded" for f in self.files),
             "files_ignored": len(self.ignored),
+            "files_contested": len(self.contested),
             "files_with_unexpected_fields": len(self.unexpected_fields()),
             "rows_read": self.read,
             "rows_loaded": self.loaded,
@@ -131,6 +127,10 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             f"create table if not exists {source.raw_table} ({cols}, _file varchar, "
             "_line bigint, _sha256 varchar, _loaded_at timestamp)"
         )
+        # Lineage (docs/SOURCES.md): the mapping that loaded the row and its version, the hash
+        # of the record as delivered, and what no expression of the mapping reads (JSON).
+        for column, typ in LINEAGE_COLUMNS.items():
+            con.execute(f"alter table {source.raw_table} add column if not exists {column} {typ}")
     con.execute(
         f"""create table if not exists {LEDGER} (
             source varchar, path varchar, sha256 varchar, rows_read bigint, rows_loaded bigint,
@@ -139,12 +139,16 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     # A JSON list of the fields a file carries that its source does not declare ([] for none;
     # null for files loaded before it was recorded).
     con.execute(f"alter table {LEDGER} add column if not exists unexpected_fields json")
+    # The entity a ledger row's source (its mapping) loads into (null: written before mappings,
+    # when the source was the entity).
+    con.execute(f"alter table {LEDGER} add column if not exists entity varchar")
     con.execute(
         """create table if not exists raw.quarantine (
             source varchar, file varchar, line bigint, field varchar, reason_code varchar,
             reason varchar,
             tenant_hint varchar, record varchar, quarantined_at timestamp)"""
     )
+    con.execute("alter table raw.quarantine add column if not exists entity varchar")
     # The registry's identifiers as the recogniser of tenant mentions matches them
     # (exports.contract.Recogniser), for the dbt scrub; rewritten with the registry.
     con.execute(
@@ -158,17 +162,36 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def landing_files(landing: Path, source: Source) -> tuple[list[Path], list[Path]]:
+LINEAGE_COLUMNS = {
+    "_source": "varchar",
+    "_source_version": "integer",
+    "_record_sha256": "varchar",
+    "_unmapped": "json",
+}
+
+
+def native_mapping(source: Source | Mapping, mappings: list[Mapping] | None = None) -> Mapping:
+    """A mapping as given, or the shipped mapping of an entity (its own landing format)."""
+    if isinstance(source, Mapping):
+        return source
+    return mapping_for(mappings if mappings is not None else load_mappings(None), source.name)
+
+
+def landing_files(
+    landing: Path, source: Source | Mapping, mappings: list[Mapping] | None = None
+) -> tuple[list[Path], list[Path]]:
     """The source's files to read in a stable order, and the files of no format it reads.
     Symbolic links are in neither: they are never followed (tenantproof.ingest.landing)."""
-    scan = scan_landing(landing, source)
+    mapping = native_mapping(source, mappings)
+    scan = scan_landing(landing, mapping, mappings or ())
     return scan.files, scan.ignored
 
 
-def declared_tenant(landing: Path, source: Source, path: Path) -> str | None:
-    parts = path.relative_to(landing / source.name).parts
-    if len(parts) >= 3 and parts[0] == DECLARED_DIR:
-        return parts[1]
+def declared_tenant(landing: Path, path: Path) -> str | None:
+    """The tenant a file was delivered for: ``<folder>/tenants/<tenant_id>/...``."""
+    parts = path.relative_to(landing).parts
+    if len(parts) >= 4 and parts[1] == DECLARED_DIR:
+        return parts[2]
     return None
 
 
@@ -183,13 +206,13 @@ class _Candidate:
     refusal: Refusal | None = None
 
 
-def _candidates(landing: Path, source: Source, scan: LandingScan) -> list[_Candidate]:
+def _candidates(landing: Path, scan: LandingScan) -> list[_Candidate]:
     out = []
     for folder, exc in scan.unlisted:
         key, refusal = unlisted_refusal(landing, folder, exc)
         out.append(_Candidate(folder, str(folder.relative_to(landing)), key, refusal))
     for link in scan.links:
-        key, refusal = link_refusal(landing, source, link)
+        key, refusal = link_refusal(landing, link)
         out.append(_Candidate(link, str(link.relative_to(landing)), key, refusal))
     for path in scan.files:
         rel_path = str(path.relative_to(landing))
@@ -202,9 +225,15 @@ def _candidates(landing: Path, source: Source, scan: LandingScan) -> list[_Candi
 
 
 def ingest_source(
-    con: duckdb.DuckDBPyConnection, landing: Path, source: Source, policy: Policy
+    con: duckdb.DuckDBPyConnection,
+    landing: Path,
+    source: Source | Mapping,
+    policy: Policy,
+    mappings: list[Mapping] | None = None,
 ) -> IngestReport:
-    """Load every new file of one source in one pass and one transaction.
+    """Load every new file of one source mapping (an entity: its shipped mapping) in one pass
+    and one transaction. ``mappings``: all of them, so a file two mappings read is read by
+    neither.
 
     A file refused whole (a symbolic link, a csv or jsonl file that is not text, a file its
     reader cannot read: tenantproof.ingest.landing) is one quarantine row and one ledger row
@@ -214,15 +243,20 @@ def ingest_source(
     rows read from a file are not all loaded or quarantined, nothing is loaded and CountMismatch
     names the file and its counts.
     """
+    mapping = native_mapping(source, mappings)
     ensure_schema(con)
-    report = IngestReport(source.name)
-    scan = scan_landing(landing, source)
+    report = IngestReport(mapping.name, mapping.entity.name)
+    scan = scan_landing(landing, mapping, mappings or ())
     report.ignored = [str(p.relative_to(landing)) for p in scan.ignored]
+    report.contested = [
+        f"{p.relative_to(landing)}: read by {mapping.name} and {other}"
+        for p, other in scan.contested
+    ]
     new: list[_Candidate] = []
-    for candidate in _candidates(landing, source, scan):
+    for candidate in _candidates(landing, scan):
         seen = con.execute(
             f"select path from {LEDGER} where source = ? and sha256 = ?",
-            [source.name, candidate.key],
+            [mapping.name, candidate.key],
         ).fetchone()
         if seen or any(candidate.key == c.key for c in new):
             report.files.append(FileResult(candidate.rel_path, candidate.key, "already_loaded"))
@@ -232,7 +266,7 @@ def ingest_source(
         return report
     # Parsing fills connection-local temp tables, one statement per file (a file that fails
     # leaves nothing); the load itself is one transaction.
-    con.execute(f"create or replace temp table _parsed ({parsed_columns(source)})")
+    con.execute(f"create or replace temp table _parsed ({parsed_columns(mapping)})")
     con.execute(
         "create or replace temp table _files "
         "(seq integer, file varchar, sha256 varchar, declared varchar)"
@@ -240,18 +274,20 @@ def ingest_source(
     parsed_files: list[tuple[str, str, Parsed]] = []
     refused: list[tuple[_Candidate, Refusal, str | None]] = []
     for seq, candidate in enumerate(new):
-        declared = declared_tenant(landing, source, candidate.path)
+        declared = declared_tenant(landing, candidate.path)
         refusal = candidate.refusal
-        if refusal is None and source.format in TEXT_FORMATS:
-            refusal = not_text(candidate.path, source.format)
-        if refusal is None:
+        read = mapping.read_for(candidate.path.relative_to(landing).as_posix())
+        fmt = read.format if read else mapping.entity.format
+        if refusal is None and fmt in TEXT_FORMATS:
+            refusal = not_text(candidate.path, fmt)
+        if refusal is None and read is not None:
             try:
-                parsed = PARSERS[source.format](con, source, candidate.path, seq)
+                parsed = PARSERS[fmt](con, mapping, read, candidate.path, seq, declared)
             except READER_FAILURES as exc:
-                if isinstance(exc, NOT_THE_FILE):
+                if isinstance(exc, NOT_THE_FILE) and not gzip_broken(candidate.path):
                     raise
                 con.execute("delete from _parsed where _seq = ?", [seq])
-                refusal = unreadable(landing, candidate.path, source.format, exc)
+                refusal = unreadable(landing, candidate.path, fmt, exc)
         con.execute(
             "insert into _files values (?, ?, ?, ?)",
             [seq, candidate.rel_path, candidate.key, declared],
@@ -262,13 +298,13 @@ def ingest_source(
             refused.append((candidate, refusal, declared))
     con.execute("begin transaction")
     try:
-        check_and_route(con, source, policy)
+        check_and_route(con, mapping, policy)
         quarantine_files(
             con,
-            source,
+            mapping,
             [(c.rel_path, r.code, r.reason, declared, r.facts) for c, r, declared in refused],
         )
-        loaded, quarantined = routed_counts(con, source)
+        loaded, quarantined = routed_counts(con, mapping)
         results = [
             FileResult(
                 rel_path,
@@ -295,7 +331,7 @@ def ingest_source(
         unbalanced = [r for r in results if r.read != r.loaded + r.quarantined]
         if unbalanced:
             raise CountMismatch(
-                f"{source.name}: rows read do not add up to rows loaded + quarantined, so "
+                f"{mapping.name}: rows read do not add up to rows loaded + quarantined, so "
                 "nothing was loaded: "
                 + "; ".join(
                     f"{r.path}: read {r.read}, loaded {r.loaded}, quarantined {r.quarantined}"
@@ -305,16 +341,17 @@ def ingest_source(
         for r in results:
             con.execute(
                 f"""insert into {LEDGER} (source, path, sha256, rows_read, rows_loaded,
-                    rows_quarantined, loaded_at, unexpected_fields)
-                values (?, ?, ?, ?, ?, ?, now()::timestamp, ?)""",
+                    rows_quarantined, loaded_at, unexpected_fields, entity)
+                values (?, ?, ?, ?, ?, ?, now()::timestamp, ?, ?)""",
                 [
-                    source.name,
+                    mapping.name,
                     r.path,
                     r.sha256,
                     r.read,
                     r.loaded,
                     r.quarantined,
                     json.dumps(r.unexpected_fields),
+                    mapping.entity.name,
                 ],
             )
         con.execute("commit")

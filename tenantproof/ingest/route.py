@@ -16,9 +16,11 @@ from tenantproof.core.sources import (
     TENANT_ID_PATTERN,
     TENANT_ID_RULE,
     Attribution,
-    Source,
 )
 from tenantproof.core.warehouse import sql_literal as _q
+from tenantproof.ingest.mapping import Mapping, label
+
+UNKNOWN_SOURCE_ACCOUNT = "unknown_source_account"
 
 # -- checking: one CASE picks the first reason a row cannot be loaded --
 
@@ -31,8 +33,33 @@ def _typed(name: str, typ: str) -> str:
     return f"try_cast({name} as {typ})"
 
 
-def _checks(source: Source, policy: Policy) -> list[tuple[str, str, str, str]]:
+def _lookup_checks(mapping: Mapping) -> list[tuple[str, str, str, str]]:
+    """A record attributed through the lookup: its key must be there, and be in it."""
+    if mapping.attribution_mode != "lookup":
+        return []
+    lookup = mapping.tenant["lookup"]
+    field = label(mapping.tenant["key"], "tenant.key")
+    rule = "(No Tenant Context, No Write)"
+    return [
+        (
+            "_tenant_key is null",
+            _q(field),
+            _q(f"no tenant context: {field} is empty, so no tenant can be looked up {rule}"),
+            "no_tenant_context",
+        ),
+        (
+            "not _lookup_hit",
+            _q(field),
+            f"'field {field}: ' || _tenant_key || ' is not in tenant_source_accounts (lookup "
+            f"{lookup}): attributed to no tenant'",
+            UNKNOWN_SOURCE_ACCOUNT,
+        ),
+    ]
+
+
+def _checks(mapping: Mapping, policy: Policy) -> list[tuple[str, str, str, str]]:
     """(condition, field, reason SQL, reason code) in the order they are tried."""
+    source = mapping.entity
     checks: list[tuple[str, str, str, str]] = [
         ("_parse_error is not null", "''", "_parse_error", "malformed")
     ]
@@ -102,7 +129,20 @@ def _checks(source: Source, policy: Policy) -> list[tuple[str, str, str, str]]:
             deleted,
         ]
     else:
+        checks += _lookup_checks(mapping)
         rule = "(No Tenant Context, No Write)"
+        if mapping.attribution_mode == "delivery_folder":
+            checks.append(
+                (
+                    "tenant_id is null",
+                    "'tenant_id'",
+                    _q(
+                        "no tenant context: the file is not in a tenant's delivery folder "
+                        f"(<folder>/tenants/<tenant_id>/) {rule}"
+                    ),
+                    "no_tenant_context",
+                )
+            )
         if source.attribution is Attribution.TENANT:
             no_context = f"no tenant context: tenant_id is empty {rule}"
             checks.append(("tenant_id is null", "'tenant_id'", _q(no_context), "no_tenant_context"))
@@ -181,9 +221,11 @@ def _checks(source: Source, policy: Policy) -> list[tuple[str, str, str, str]]:
     return checks
 
 
-def check_and_route(con: duckdb.DuckDBPyConnection, source: Source, policy: Policy) -> None:
-    """Load the good rows of `_parsed`, quarantine the rest."""
-    checks = _checks(source, policy)
+def check(con: duckdb.DuckDBPyConnection, mapping: Mapping, policy: Policy) -> None:
+    """`_checked`: every row of `_parsed` with the first reason it cannot be loaded (`_reason`,
+    `_field`, `_code`; null when it loads)."""
+    source = mapping.entity
+    checks = _checks(mapping, policy)
     reason = "case " + " ".join(f"when {c} then {r}" for c, _, r, _ in checks) + " end"
     fieldname = "case " + " ".join(f"when {c} then {f}" for c, f, _, _ in checks) + " end"
     code = "case " + " ".join(f"when {c} then {_q(k)}" for c, _, _, k in checks) + " end"
@@ -200,10 +242,10 @@ def check_and_route(con: duckdb.DuckDBPyConnection, source: Source, policy: Poli
         "group by 1) _refused on _refused.tenant_hint = p.tenant_id"
     )
     refused_col = "null::varchar" if registry else "_refused.refused_at"
-    prior_col = "null::varchar" if registry else "_prior._file"
+    prior_col = "null::varchar" if source.replaces else "_prior._file"
     prior_join = (
         ""
-        if registry
+        if source.replaces
         else f"left join (select {key}, any_value(_file) as _file from {source.raw_table} "
         f"where {key} in (select {key} from _parsed) group by {key}) _prior "
         f"on _prior.{key} = p.{key}"
@@ -227,30 +269,42 @@ def check_and_route(con: duckdb.DuckDBPyConnection, source: Source, policy: Poli
             {known_join} {prior_join}
         ) x"""
     )
-    typed_cols = ", ".join(f"{_typed(n, t)} as {n}" for n, t in source.columns.items())
-    if registry:
+
+
+def check_and_route(con: duckdb.DuckDBPyConnection, mapping: Mapping, policy: Policy) -> None:
+    """Load the good rows of `_parsed`, quarantine the rest."""
+    check(con, mapping, policy)
+    source = mapping.entity
+    key = source.key
+    typed_cols = ", ".join(f"{_typed(n, t)}" for n, t in source.columns.items())
+    if source.replaces:
         con.execute(
-            f"delete from {source.raw_table} where tenant_id in "
-            "(select tenant_id from _checked where _reason is null)"
+            f"delete from {source.raw_table} where {key} in "
+            f"(select {key} from _checked where _reason is null)"
         )
     con.execute(
-        f"""insert into {source.raw_table}
-        select {typed_cols}, c._file, c._line, f.sha256, now()::timestamp
+        f"""insert into {source.raw_table} ({", ".join(source.columns)}, _file, _line, _sha256,
+            _loaded_at, _source, _source_version, _record_sha256, _unmapped)
+        select {typed_cols}, c._file, c._line, f.sha256, now()::timestamp,
+               {_q(mapping.name)}, {mapping.version}, c._record_sha256, c._unmapped::json
         from _checked c join _files f on f.seq = c._seq where c._reason is null"""
     )
     hint = "tenant_id" if "tenant_id" in source.columns else "null"
     fields = ", ".join(f"{_q(n)}: {n}" for n in source.columns)
     con.execute(
-        f"""insert into raw.quarantine
-        select {_q(source.name)}, _file, _line, nullif(_field, ''), _code, _reason,
-               {hint}, coalesce(_record, to_json({{{fields}}})::varchar), now()::timestamp
+        f"""insert into raw.quarantine (source, file, line, field, reason_code, reason,
+            tenant_hint, record, quarantined_at, entity)
+        select {_q(mapping.name)}, _file, _line, nullif(_field, ''), _code, _reason,
+               {hint},
+               coalesce(_record, to_json({{{fields}, '_unmapped': _unmapped::json}})::varchar),
+               now()::timestamp, {_q(source.name)}
         from _checked where _reason is not null"""
     )
 
 
 def quarantine_files(
     con: duckdb.DuckDBPyConnection,
-    source: Source,
+    mapping: Mapping,
     files: list[tuple[str, str, str, str | None, dict[str, object]]],
 ) -> None:
     """Quarantine files refused whole, as (file, reason code, reason, declared tenant, facts):
@@ -258,26 +312,38 @@ def quarantine_files(
     a link's target), never its content."""
     for file, code, reason, declared, facts in files:
         con.execute(
-            "insert into raw.quarantine values (?, ?, null, null, ?, ?, ?, ?, now()::timestamp)",
-            [source.name, file, code, reason, declared, json.dumps(facts) if facts else None],
+            "insert into raw.quarantine (source, file, line, field, reason_code, reason, "
+            "tenant_hint, record, quarantined_at, entity) "
+            "values (?, ?, null, null, ?, ?, ?, ?, now()::timestamp, ?)",
+            [
+                mapping.name,
+                file,
+                code,
+                reason,
+                declared,
+                json.dumps(facts) if facts else None,
+                mapping.entity.name,
+            ],
         )
 
 
 def routed_counts(
-    con: duckdb.DuckDBPyConnection, source: Source
+    con: duckdb.DuckDBPyConnection, mapping: Mapping
 ) -> tuple[dict[str, int], dict[str, int]]:
     """Rows this load wrote, counted where they landed: per sha256 in the raw table, per file in
     the quarantine (both stamped with the transaction's time, so earlier loads do not count)."""
     loaded = con.execute(
-        f"""select _sha256, count(*) from {source.raw_table}
-        where _loaded_at = now()::timestamp and _sha256 in (select sha256 from _files)
-        group by all"""
+        f"""select _sha256, count(*) from {mapping.entity.raw_table}
+        where _loaded_at = now()::timestamp and _source = ?
+          and _sha256 in (select sha256 from _files)
+        group by all""",
+        [mapping.name],
     ).fetchall()
     quarantined = con.execute(
         """select file, count(*) from raw.quarantine
         where source = ? and quarantined_at = now()::timestamp
           and file in (select file from _files)
         group by all""",
-        [source.name],
+        [mapping.name],
     ).fetchall()
     return dict(loaded), dict(quarantined)
