@@ -4,6 +4,11 @@ The floor is what one machine needs at least for this job: one partitioned DuckD
 raw audit events, from the same landing files, straight to per-tenant Parquet and CSV. The
 pipeline adds ingest with quarantine, the dbt build, redaction, validation and manifests; the
 ratios say what that costs. Benchmarks are measured here, never asserted in tests.
+
+The mapped source stage measures ingest through a source mapping on its own: the same audit
+events written as AWS CloudTrail records, loaded by the shipped ``aws_cloudtrail`` mapping, next
+to a plain DuckDB ``read_json`` of the same files (in a scratch folder of its own, after the
+pipeline's stages, so neither the pipeline's home nor its figures see it).
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ QUICK = (1_000_000, 1_000)
 DEFAULT = (10_000_000, 1_000)
 AS_OF = date(2026, 11, 15)
 LAST_PERIOD = "2026-10"
+CLOUDTRAIL = "aws_cloudtrail"  # the shipped mapping the mapped source stage loads through
+MAPPED_TARGET = 1.5  # mapped ingest seconds / plain read_json seconds, at most
+FIRST_ACCOUNT = 100_000_000_000  # tenant n's AWS account: FIRST_ACCOUNT + n, 12 digits
+PLATFORM_ACCOUNT = "999999999999"  # the platform's own account: its events are global scope
 
 
 @dataclass
@@ -84,6 +93,168 @@ def floor(home: Home, memory_limit: str) -> dict[str, Any]:
     finally:
         con.close()
     return {"rows": rows, "files": len(list(out.rglob("data_*")))}
+
+
+def cloudtrail_select(part: str, columns: str) -> str:
+    """The bench's canonical audit events as CloudTrail records (``e``: a generated part file,
+    read with the entity's columns; ``x``: the tenant's account; global events are the
+    platform's own)."""
+    return f"""
+    select e.event_id as eventID,
+           '1.08' as eventVersion,
+           {{'type': 'IAMUser',
+             'principalId': 'AIDA' || upper(md5(e.actor_id)[:16]),
+             'arn': 'arn:aws:iam::' || x.account || ':user/' || e.actor_id,
+             'accountId': x.account,
+             'userName': e.actor_email}} as userIdentity,
+           strftime(e.occurred_at, '%Y-%m-%dT%H:%M:%SZ') as eventTime,
+           e.service || '.amazonaws.com' as eventSource,
+           e.action as eventName,
+           'eu-west-1' as awsRegion,
+           e.actor_ip as sourceIPAddress,
+           e.user_agent as userAgent,
+           case e.outcome when 'success' then null when 'denied' then 'AccessDenied'
+                else 'OperationFailed' end as errorCode,
+           case when e.outcome <> 'success' then e.reason end as errorMessage,
+           e.details as requestParameters,
+           null::json as responseElements,
+           {{'reason': e.reason}} as additionalEventData,
+           e.details ->> 'request_id' as requestID,
+           [{{'ARN': 'arn:aws:' || e.service || ':eu-west-1:' || x.account || ':'
+                     || e.resource_type || '/' || e.resource_id,
+              'accountId': x.account,
+              'type': e.resource_type}}] as resources,
+           'AwsApiCall' as eventType,
+           true as managementEvent,
+           coalesce(x.account, '{PLATFORM_ACCOUNT}') as recipientAccountId
+    from read_json({part}, format = 'newline_delimited', columns = {columns}) e
+    left join accounts x on x.tenant_id = e.tenant_id"""
+
+
+def write_cloudtrail(home: Home, landing: Path, memory_limit: str) -> dict[str, Any]:
+    """The generated audit events (``part-0*.jsonl``) as CloudTrail JSON Lines under
+    ``landing/aws_cloudtrail/``, one file per part, by DuckDB COPY; the registry as generated;
+    and the lookup: each tenant's 12-digit account, and the platform's as global scope."""
+    from tenantproof.core.sources import AUDIT_EVENTS
+    from tenantproof.core.warehouse import connect, sql_literal
+
+    parts = sorted((home.landing / "audit_events").glob("part-0*.jsonl"))
+    for folder in ("tenants", "tenant_source_accounts", CLOUDTRAIL):
+        (landing / folder).mkdir(parents=True, exist_ok=True)
+    registry = landing / "tenants" / "tenants.csv"
+    shutil.copyfile(home.landing / "tenants" / "tenants.csv", registry)
+    types = {**AUDIT_EVENTS.columns, "details": "JSON"}
+    columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in types.items()) + "}"
+    con = connect(Path(":memory:"), memory_limit=memory_limit)
+    con.execute(f"set temp_directory = {sql_literal(landing.parent / 'write_tmp')}")
+    try:
+        con.execute(
+            "create temp table accounts as select tenant_id, "
+            f"printf('%012d', {FIRST_ACCOUNT} + row_number() over (order by tenant_id)) "
+            f"as account from read_csv({sql_literal(registry)}, all_varchar = true)"
+        )
+        lookup = landing / "tenant_source_accounts" / "accounts.csv"
+        con.execute(
+            "copy (select 'aws_account' as lookup, account as source_key, tenant_id, "
+            "null::varchar as global_scope, null::varchar as scope_justification from accounts "
+            f"union all select 'aws_account', '{PLATFORM_ACCOUNT}', null, 'platform', "
+            "'the platform''s own account: its changes reach every tenant' order by 2) "
+            f"to {sql_literal(lookup)} (format csv, header true)"
+        )
+        files, rows = [], 0
+        for part in parts:
+            target = landing / CLOUDTRAIL / part.name
+            select = cloudtrail_select(sql_literal(part), columns)
+            # COPY answers with the rows it wrote
+            rows += con.execute(
+                f"copy ({select}) to {sql_literal(target)} (format json)"
+            ).fetchone()[0]
+            files.append(target)
+        accounts = con.execute("select count(*) from accounts").fetchone()[0]
+    finally:
+        con.close()
+    return {
+        "rows": rows,
+        "files": [str(f) for f in files],
+        "bytes": sum(f.stat().st_size for f in files),
+        "accounts": accounts + 1,
+    }
+
+
+def mapped_ingest(home: Home, scratch: Path, memory_limit: str, keep: bool = False) -> Stage:
+    """The generated audit events as CloudTrail records in ``scratch`` (not timed), loaded by
+    ``ingest_source`` through the shipped aws_cloudtrail mapping into a warehouse file of its
+    own (timed: the stage's seconds) after the registry and the lookup (not timed), and read by
+    a plain ``create table as select * from read_json`` into another (timed: the yardstick).
+    ``scratch`` is removed after, unless ``keep``."""
+    from tenantproof.core.policy import load_policy
+    from tenantproof.core.warehouse import connect
+    from tenantproof.ingest.load import ingest_source, quarantine_counts
+    from tenantproof.ingest.mapping import load_mappings, mapping_for
+
+    shutil.rmtree(scratch, ignore_errors=True)
+    landing = scratch / "landing"
+    try:
+        start = time.perf_counter()
+        written = write_cloudtrail(home, landing, memory_limit)
+        write_seconds = time.perf_counter() - start
+        mappings = load_mappings(None)
+        policy = load_policy()
+        con = connect(scratch / "mapped" / "warehouse.duckdb", memory_limit=memory_limit)
+        try:
+            setup = {
+                name: ingest_source(con, landing, mapping_for(mappings, name), policy, mappings)
+                for name in ("tenants", "tenant_source_accounts")
+            }
+            start = time.perf_counter()
+            loaded = ingest_source(
+                con, landing, mapping_for(mappings, CLOUDTRAIL), policy, mappings
+            )
+            mapped_seconds = time.perf_counter() - start
+            reasons = quarantine_counts(con, CLOUDTRAIL)
+        finally:
+            con.close()
+        con = connect(scratch / "plain" / "warehouse.duckdb", memory_limit=memory_limit)
+        try:
+            start = time.perf_counter()
+            con.execute(
+                "create table x as select * from read_json(?, format = 'newline_delimited')",
+                [written["files"]],
+            )
+            plain_seconds = time.perf_counter() - start
+            plain_rows = con.execute("select count(*) from x").fetchone()[0]
+        finally:
+            con.close()
+    finally:
+        if not keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+    rows = written["rows"]
+    unexpected = sorted({name for names in loaded.unexpected_fields().values() for name in names})
+    detail = {
+        "mapping": CLOUDTRAIL,
+        "files": len(written["files"]),
+        "bytes": written["bytes"],
+        "accounts": written["accounts"],
+        "write_seconds": round(write_seconds, 2),
+        "registry_loaded": setup["tenants"].loaded,
+        "lookup_loaded": setup["tenant_source_accounts"].loaded,
+        "rows_written": rows,
+        "read": loaded.read,
+        "loaded": loaded.loaded,
+        "quarantined": loaded.quarantined,
+        "balanced": loaded.read == loaded.loaded + loaded.quarantined,
+        "quarantine_reasons": reasons,
+        "unmapped_fields": unexpected,
+        "mapped_rows_per_second": round(rows / mapped_seconds) if mapped_seconds else 0,
+        "plain_read_json": {
+            "seconds": round(plain_seconds, 3),
+            "rows": plain_rows,
+            "rows_per_second": round(plain_rows / plain_seconds) if plain_seconds else 0,
+        },
+        "ratio_vs_read_json": round(mapped_seconds / plain_seconds, 3) if plain_seconds else 0,
+        "target": MAPPED_TARGET,
+    }
+    return Stage("mapped_ingest", mapped_seconds, rows, _peak_rss_mb(), detail)
 
 
 def _step_seconds(instance, job_name: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -161,12 +332,15 @@ def run(
         return {"new_events": added, "bundles_reexported": sum(map(len, changed.values()))}
 
     stages.append(_timed("incremental", max(events // 100, 1), incremental))
+    # Last, so its memory is in no pipeline stage's peak RSS; in a scratch folder of its own.
+    stages.append(mapped_ingest(home, workdir / "mapped", memory_limit))
 
     by_name = {s.name: s for s in stages}
     ratios = {
         "pipeline_vs_floor": by_name["full_pipeline"].seconds / by_name["floor"].seconds,
         "single_tenant_vs_full": by_name["single_tenant_export"].seconds / export_seconds,
         "incremental_vs_full": by_name["incremental"].seconds / by_name["full_pipeline"].seconds,
+        "mapped_vs_read_json": by_name["mapped_ingest"].detail["ratio_vs_read_json"],
     }
     return {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -180,6 +354,7 @@ def run(
             "pipeline_vs_floor": 2.0,
             "single_tenant_vs_full": 0.02,
             "incremental_vs_full": 0.20,
+            "mapped_vs_read_json": MAPPED_TARGET,
             "peak_rss_mb": 6 * 1024,
         },
     }
@@ -257,7 +432,29 @@ def report(result: dict[str, Any]) -> str:
     if phases:
         slowest = sorted(phases.items(), key=lambda item: -item[1])
         lines.append("export phases: " + ", ".join(f"{k} {v:.1f}s" for k, v in slowest))
+    mapped = next((s for s in result["stages"] if s["name"] == "mapped_ingest"), None)
+    if mapped:
+        lines += mapped_lines(mapped["detail"])
     return "\n".join(lines)
+
+
+def mapped_lines(detail: dict[str, Any]) -> list[str]:
+    """The mapped source stage next to its yardstick, and where its rows went."""
+    plain = detail["plain_read_json"]
+    lines = [
+        f"mapped ingest ({detail['mapping']}): {detail['mapped_rows_per_second']:,} rows/s; "
+        f"plain read_json: {plain['rows_per_second']:,} rows/s; "
+        f"ratio {detail['ratio_vs_read_json']:.2f}x (target <= {detail['target']}x)",
+        f"mapped ingest rows: {detail['rows_written']:,} written, {detail['read']:,} read, "
+        f"{detail['loaded']:,} loaded, {detail['quarantined']:,} quarantined"
+        + ("" if detail["balanced"] else "  UNBALANCED"),
+    ]
+    if detail["quarantine_reasons"]:
+        lines.append(
+            "mapped ingest quarantined: "
+            + ", ".join(f"{k} {v:,}" for k, v in detail["quarantine_reasons"].items())
+        )
+    return lines
 
 
 def save(result: dict[str, Any]) -> Path:
