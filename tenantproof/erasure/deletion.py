@@ -478,33 +478,40 @@ class _Deletion:
                 record.setdefault("unreadable", {})[rel] = str(exc)[:300]
                 continue
             record.get("unreadable", {}).pop(rel, None)
-            if new is None:
-                continue
-            old_sha = sha256_file(path)
-            entry = record["rewritten"].setdefault(
-                rel,
-                {
-                    "source": source.name,
-                    "sha256_before": old_sha,
-                    "records_removed": removed,
-                    "records_redacted": redacted,
-                },
-            )
-            previous_new = entry.get("sha256_after")
-            entry["sha256_after"] = hashlib.sha256(new).hexdigest()
-            self.save()
-            self.con.execute(
-                f"update {LEDGER} set sha256 = ? where source = ? and sha256 in (?, ?, ?)",
-                [
-                    entry["sha256_after"],
-                    source.name,
-                    entry["sha256_before"],
-                    old_sha,
-                    previous_new or old_sha,
-                ],
-            )
-            write_atomic(path, new)
+            if new is not None:
+                self.replace_landing_file(rel, path, source.name, new, removed, redacted)
         self.rewrite_lineage()
+
+    def replace_landing_file(
+        self, rel: str, path: Path, source: str, new: bytes, removed: int, redacted: int
+    ) -> None:
+        """Record a rewrite in the progress first, move the file's ledger entry to the new
+        sha256 (so it does not load again as new), then write the file in one step."""
+        record = self.progress["landing"]
+        old_sha = sha256_file(path)
+        entry = record["rewritten"].setdefault(
+            rel,
+            {
+                "source": source,
+                "sha256_before": old_sha,
+                "records_removed": removed,
+                "records_redacted": redacted,
+            },
+        )
+        previous_new = entry.get("sha256_after")
+        entry["sha256_after"] = hashlib.sha256(new).hexdigest()
+        self.save()
+        self.con.execute(
+            f"update {LEDGER} set sha256 = ? where source = ? and sha256 in (?, ?, ?)",
+            [
+                entry["sha256_after"],
+                source,
+                entry["sha256_before"],
+                old_sha,
+                previous_new or old_sha,
+            ],
+        )
+        write_atomic(path, new)
 
     def vendor_files(self) -> Iterator[tuple[str, Path, Any]]:
         """(source, path, read) of every landing file a vendor's mapping reads: sources whose
@@ -519,15 +526,15 @@ class _Deletion:
 
     def rewrite_lineage(self) -> None:
         """Vendor files lose the tenant's records by their lineage (the lines its loaded and
-        quarantined rows came from) and the tenant's identifiers in the rest; the ledger entry
-        follows the new sha256, so the rewritten file does not load again as new."""
+        quarantined rows came from) and the tenant's identifiers in the rest."""
         record = self.progress["landing"]
         lineage = record.get("lineage", {})
         for source, path, read in self.vendor_files():
             rel = path.relative_to(self.home.landing).as_posix()
             lines = set(lineage.get(rel, {}).get("lines", ()))
-            if rel in record["rewritten"]:
-                lines = set()  # removed already (a rerun): only redaction is left to do
+            done = record["rewritten"].get(rel)
+            if done and sha256_file(path) != done["sha256_before"]:
+                lines = set()  # rewritten already (a rerun): the numbers were of the old file
             try:
                 new, removed, redacted = rewrite_lines(
                     path, read.format, lines, self.ids, read.records
@@ -536,25 +543,8 @@ class _Deletion:
                 record.setdefault("unreadable", {})[rel] = str(exc)[:300]
                 continue
             record.get("unreadable", {}).pop(rel, None)
-            if new is None:
-                continue
-            old_sha = sha256_file(path)
-            entry = record["rewritten"].setdefault(
-                rel,
-                {
-                    "source": source,
-                    "sha256_before": old_sha,
-                    "records_removed": removed,
-                    "records_redacted": redacted,
-                },
-            )
-            entry["sha256_after"] = hashlib.sha256(new).hexdigest()
-            self.save()
-            self.con.execute(
-                f"update {LEDGER} set sha256 = ? where source = ? and sha256 = ?",
-                [entry["sha256_after"], source, old_sha],
-            )
-            write_atomic(path, new)
+            if new is not None:
+                self.replace_landing_file(rel, path, source, new, removed, redacted)
 
     def step_derived(self) -> None:
         """Derived copies outside the warehouse lose the tenant's rows now, not at their next

@@ -9,7 +9,7 @@ data or would turn one bad file into thousands of quarantine rows:
   target inside it is read anyway under its own path, so following the link would only read the
   same bytes again or under another path, and the path is what declares a file for a tenant
   (``tenants/<tenant_id>/``). The landing root itself may be a link (a mounted volume).
-- a csv or jsonl file that is not text (``binary_file``, see ``not_text``);
+- a csv, jsonl or json file that is not text (``binary_file``, see ``not_text``);
 - a file its reader cannot read (``unreadable_file``: a 0-byte or garbage Parquet file, a file
   the process may not open), with the reader's message.
 
@@ -230,13 +230,13 @@ def _size(path: Path) -> dict[str, object]:
 
 
 def not_text(path: Path, fmt: str) -> Refusal | None:
-    """The refusal of a csv or jsonl file that is not UTF-8 text, judged on its first
-    SNIFF_BYTES: it holds a NUL byte (never in CSV or JSON text; binary data, or text in
-    UTF-16/UTF-32), or more than MAX_ODD_SHARE of its bytes are control characters or not UTF-8
-    (random, compressed or encrypted bytes are about 60%; Latin-1 text with an accent in every
-    word stays under 10%). A text file with a few bad lines is read, and those lines are
-    quarantined with their numbers; a binary tail after a text head is read line by line too
-    (the check reads one block, not the file)."""
+    """The refusal of a csv, jsonl or json file (decompressed, for .gz) that is not UTF-8 text,
+    judged on its first SNIFF_BYTES: it holds a NUL byte (never in CSV or JSON text; binary
+    data, or text in UTF-16/UTF-32), or more than MAX_ODD_SHARE of its bytes are control
+    characters or not UTF-8 (random, compressed or encrypted bytes are about 60%; Latin-1 text
+    with an accent in every word stays under 10%). A text file with a few bad lines is read, and
+    those lines are quarantined with their numbers; a binary tail after a text head is read line
+    by line too (the check reads one block, not the file)."""
     try:
         with open_delivered(path) as fh:
             head = fh.read(SNIFF_BYTES)

@@ -6,12 +6,13 @@ are taken apart: rows read from the file itself, rows loaded from its raw table,
 from the quarantine; a load whose counts do not add up is refused whole. A line that is not UTF-8
 is quarantined, not the file; a file that is not text or that its reader cannot read, and a
 symbolic link (never followed), are quarantined whole, each as one row read and quarantined
-(tenantproof.ingest.landing). Fields a file carries that its source does not declare are named
-in the ledger and the report, never dropped silently. A row without tenant context is never
-given a default tenant ("No Tenant Context, No Write", spec §5.2). A file is identified by its
-sha256, so a re-run or a re-delivered file loads nothing twice.
+(tenantproof.ingest.landing). Fields a file carries that its mapping does not read are kept
+on the row (``_unmapped``) and named in the ledger and the report, never dropped silently. A
+row without tenant context is never given a default tenant ("No Tenant Context, No Write",
+spec §5.2). A file is identified by its sha256, so a re-run or a re-delivered file loads
+nothing twice.
 
-Files under ``landing/<source>/tenants/<tenant_id>/`` are declared for that tenant (delivered by
+Files under ``landing/<folder>/tenants/<tenant_id>/`` are declared for that tenant (delivered by
 its own data plane): a row in them for any other tenant is a cross-tenant write and is refused.
 """
 

@@ -182,6 +182,11 @@ def _insert(
     return compiled.referenced
 
 
+def _staged(con: duckdb.DuckDBPyConnection, seq: int) -> int:
+    """The rows of this file in ``_parsed``."""
+    return query_one(con, "select count(*) from _parsed where _seq = ?", [seq])[0]
+
+
 def _unmapped_fields(con: duckdb.DuckDBPyConnection, seq: int) -> tuple[str, ...]:
     """The top-level fields of this file's records that no expression reads."""
     names = query_one(
@@ -219,7 +224,7 @@ def _parse_jsonl(
     )
     try:
         _insert(con, mapping, shape, relation, seq, declared, _json_error("line"))
-        staged = query_one(con, "select count(*) from _parsed where _seq = ?", [seq])[0]
+        staged = _staged(con, seq)
         regular = staged == _physical_lines(path)
     except duckdb.Error as exc:
         if isinstance(exc, NOT_THE_FILE):
@@ -287,7 +292,7 @@ def _parse_json(
         f"from {docs} d, json_each(d.json, {_q(where)}) e)"
     )
     _insert(con, mapping, FileShape("json", "json"), relation, seq, declared, _json_error("record"))
-    staged = query_one(con, "select count(*) from _parsed where _seq = ?", [seq])[0]
+    staged = _staged(con, seq)
     return Parsed(staged, _unmapped_fields(con, seq))
 
 
@@ -354,7 +359,7 @@ def _parse_csv(
             "strict_mode = true))"
         )
         referenced = _insert(con, mapping, shape, relation, seq, declared, "null::varchar")
-        staged = query_one(con, "select count(*) from _parsed where _seq = ?", [seq])[0]
+        staged = _staged(con, seq)
         return Parsed(staged, tuple(sorted(h for h in header if h not in referenced)))
     return _parse_csv_records(con, mapping, path, seq, declared)
 
